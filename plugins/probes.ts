@@ -1,0 +1,39 @@
+// probes: GET /health (liveness: the process answers) and GET /ready (readiness: each
+// dependency's state; 503 while something needed is not ready or the server is shutting down).
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+
+interface Check {
+  ready: boolean
+  [detail: string]: unknown
+}
+
+async function probes(fastify: FastifyInstance): Promise<void> {
+  let closing = false
+  fastify.addHook('preClose', () => {
+    closing = true
+    return Promise.resolve()
+  })
+
+  fastify.get('/health', () => ({ status: 'ok' }))
+
+  fastify.get('/ready', (_request, reply) => {
+    const { ready: storeReady, ...store } = fastify.chatStore.status()
+    const checks: Record<string, Check> = {
+      store: { ready: storeReady, ...store },
+      llm: { ready: true, provider: fastify.llm.name, model: fastify.llm.model },
+    }
+    const ready = !closing && Object.values(checks).every((c) => c.ready)
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status: closing ? 'shutting_down' : ready ? 'ready' : 'not_ready', checks })
+  })
+}
+
+export default fp(probes, {
+  name: 'probes',
+  fastify: '5.x',
+  encapsulate: true,
+  dependencies: ['chat-store', 'llm-provider'],
+  decorators: { fastify: ['chatStore', 'llm'] },
+})

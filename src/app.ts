@@ -1,0 +1,89 @@
+// buildApp: the whole platform as one Fastify instance, plugins registered in dependency order
+// (architecture.md), so onClose tears down route -> LLM -> store: the store flushes last.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import type { DestinationStream } from 'pino'
+import configPlugin from '../plugins/config.js'
+import chatStorePlugin from '../plugins/chat-store.js'
+import llmProviderPlugin from '../plugins/llm-provider.js'
+import chatRoutePlugin from '../plugins/chat-route.js'
+import probesPlugin from '../plugins/probes.js'
+import { selectProtocol } from './chat/auth.js'
+import { defaultPaths } from './config/load.js'
+import { storeProblem, wireProblem } from './config/support.js'
+import type { PlatformConfig } from './config/types.js'
+import { ConfigError } from './errors.js'
+import type { LlmProvider } from './llm/types.js'
+import { createLogger, Redactor } from './logging.js'
+import type { ChatStore } from './store/types.js'
+
+export interface AppOptions {
+  /** The environment to read (`env:` secrets, MCP_CONFIG_PATH, LOG_LEVEL, …). */
+  env: Record<string, string | undefined>
+  /** Where relative command-line paths and the default file locations are taken from. */
+  cwd: string
+  /** --config and --servers from the command line. */
+  configPath?: string
+  serversPath?: string
+  /** Where log lines go (stdout when absent). */
+  logStream?: DestinationStream
+  /** Replace the configured store or provider (other apps embedding the platform). */
+  store?: ChatStore
+  llm?: LlmProvider
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const redactor = new Redactor()
+  const logger: FastifyBaseLogger = createLogger({
+    level: options.env.LOG_LEVEL ?? 'info',
+    redactor,
+    stream: options.logStream,
+  })
+  const app = Fastify({ loggerInstance: logger, forceCloseConnections: true })
+  try {
+    const paths = defaultPaths(options.env, options.cwd, {
+      config: options.configPath,
+      servers: options.serversPath,
+    })
+    await app.register(configPlugin, { ...paths, env: options.env })
+    redactor.add(app.config.secrets)
+    app.log.level = app.config.logging.level
+    await app.register(chatStorePlugin, { store: options.store })
+    await app.register(llmProviderPlugin, { provider: options.llm })
+    await app.register(websocket, {
+      // Root preClose hooks run before those of encapsulated plugins, so the default one would
+      // close every socket (without a code) before chat-route could end its turns and say 1001.
+      // chat-route closes its own sockets; new upgrades are refused by Fastify once closing.
+      preClose: (done) => done(),
+      options: {
+        maxPayload: app.config.websocket.max_message_bytes,
+        handleProtocols: (protocols) => selectProtocol(protocols),
+      },
+    })
+    await app.register(chatRoutePlugin, { redact: (text) => redactor.redact(text) })
+    await app.register(probesPlugin)
+    return app
+  } catch (err) {
+    await app.close().catch(() => undefined)
+    throw err
+  }
+}
+
+/** Validates everything start-up would, without starting anything; throws ConfigError. */
+export async function checkConfig(
+  options: Pick<AppOptions, 'env' | 'cwd' | 'configPath' | 'serversPath'>,
+): Promise<PlatformConfig> {
+  const app = Fastify({ logger: false })
+  try {
+    const paths = defaultPaths(options.env, options.cwd, {
+      config: options.configPath,
+      servers: options.serversPath,
+    })
+    await app.register(configPlugin, { ...paths, env: options.env })
+    const problems = [storeProblem(app.config), wireProblem(app.config)].filter((p) => p !== undefined)
+    if (problems.length > 0) throw new ConfigError(problems)
+    return app.config
+  } finally {
+    await app.close().catch(() => undefined)
+  }
+}

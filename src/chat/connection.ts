@@ -1,0 +1,183 @@
+// One WebSocket connection of /ws/chat: frames in, frames out, the turns it runs. Every listener
+// body is guarded: nothing a client sends may throw out of here or crash the process.
+import type { WebSocket, RawData } from 'ws'
+import {
+  InternalError,
+  InvalidFrameError,
+  RequestInProgressError,
+  RequestNotFoundError,
+  ShuttingDownError,
+  ValidationFailedError,
+  isPlatformError,
+  withData,
+  type PlatformError,
+} from '../errors.js'
+import { checkFrame, type ChunkBody, type ClientFrame, type ErrorBody, type ServerFrame } from './protocol.js'
+import { TurnAborted, describeError, type ChatService, type TurnEndReason } from './service.js'
+
+export interface ConnectionLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export interface ConnectionOptions {
+  service: ChatService
+  principal: string
+  log: ConnectionLogger
+  /** True once the server is shutting down: new turns are refused with 503. */
+  closing: () => boolean
+  /** Removes secrets from text sent to the client. */
+  redact: (text: string) => string
+}
+
+interface RunningTurn {
+  controller: AbortController
+  conversationId?: string
+  done: Promise<void>
+}
+
+export const CLOSE_GOING_AWAY = 1001
+
+export class ChatConnection {
+  readonly #socket: WebSocket
+  readonly #options: ConnectionOptions
+  /** Requests of this connection still running, by request_id. */
+  readonly #turns = new Map<string, RunningTurn>()
+
+  constructor(socket: WebSocket, options: ConnectionOptions) {
+    this.#socket = socket
+    this.#options = options
+    socket.on('message', (data, isBinary) => this.#guard(() => this.#onMessage(data, isBinary)))
+    socket.on('close', () => this.#guard(() => this.#abortAll('disconnect')))
+    socket.on('error', (err) => this.#options.log.warn({ error: describeError(err) }, 'websocket error'))
+  }
+
+  /**
+   * Ends running turns (the client is told), then closes with 1001. A client that does not answer
+   * the closing handshake within `handshakeMs` is cut off, so it cannot hold up the shutdown.
+   */
+  async shutdown(handshakeMs: number): Promise<void> {
+    await Promise.allSettled(this.#abortAll('shutdown'))
+    if (this.#socket.readyState === this.#socket.CLOSED) return
+    const closed = new Promise((resolve) => this.#socket.once('close', resolve))
+    this.#socket.close(CLOSE_GOING_AWAY, 'server shutting down')
+    const timer = setTimeout(() => this.#socket.terminate(), handshakeMs)
+    await closed
+    clearTimeout(timer)
+  }
+
+  #abortAll(reason: TurnEndReason): Promise<void>[] {
+    return [...this.#turns.values()].map((turn) => {
+      turn.controller.abort(new TurnAborted(reason))
+      return turn.done
+    })
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (isBinary)
+      return this.#sendError(null, new InvalidFrameError('binary frames are not accepted; send JSON text'))
+    let value: unknown
+    try {
+      value = JSON.parse(rawText(data))
+    } catch {
+      return this.#sendError(null, new InvalidFrameError('not valid JSON'))
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return this.#sendError(null, new InvalidFrameError('expected a JSON object'))
+    }
+    const checked = checkFrame(value as Record<string, unknown>)
+    if (!checked.ok) {
+      return this.#sendError(
+        checked.requestId,
+        withData(new ValidationFailedError(), { validation_errors: checked.issues }),
+      )
+    }
+    this.#dispatch(checked.frame)
+  }
+
+  #dispatch(frame: ClientFrame): void {
+    const id = frame.request_id
+    if (this.#turns.has(id)) return this.#sendError(id, new RequestInProgressError(id))
+    switch (frame.action) {
+      case 'ping':
+        return this.#send({ request_id: id, status: 'complete', result: { pong: true } })
+      case 'cancel': {
+        const target = this.#turns.get(frame.payload.target_request_id)
+        if (!target) return this.#sendError(id, new RequestNotFoundError(frame.payload.target_request_id))
+        target.controller.abort(new TurnAborted('cancel'))
+        return this.#send({ request_id: id, status: 'complete', result: { cancelled: true } })
+      }
+      case 'chat':
+        return this.#startTurn(id, frame.payload)
+    }
+  }
+
+  #startTurn(id: string, payload: Extract<ClientFrame, { action: 'chat' }>['payload']): void {
+    if (this.#options.closing()) return this.#sendError(id, new ShuttingDownError())
+    const controller = new AbortController()
+    const turn: RunningTurn = { controller, done: Promise.resolve() }
+    const emit = {
+      processing: (metadata: { conversation_id: string }) => {
+        turn.conversationId = metadata.conversation_id
+        this.#send({ request_id: id, status: 'processing', metadata })
+      },
+      chunk: (chunk: ChunkBody) => this.#send({ request_id: id, status: 'chunk', chunk }),
+    }
+    this.#turns.set(id, turn)
+    turn.done = this.#options.service
+      .runTurn({ principal: this.#options.principal, request_id: id, payload }, emit, controller.signal)
+      .then(
+        (metadata) => this.#send({ request_id: id, status: 'complete', metadata }),
+        (err: unknown) => this.#endWithError(id, turn, err),
+      )
+      .finally(() => this.#turns.delete(id))
+  }
+
+  #endWithError(id: string, turn: RunningTurn, err: unknown): void {
+    if (err instanceof TurnAborted) {
+      if (err.reason === 'shutdown') return this.#sendError(id, new ShuttingDownError())
+      return this.#send({
+        request_id: id,
+        status: 'cancelled',
+        metadata: { conversation_id: turn.conversationId },
+      })
+    }
+    this.#sendError(id, err)
+  }
+
+  #sendError(requestId: string | null, err: unknown): void {
+    let error: PlatformError
+    if (isPlatformError(err)) error = err
+    else {
+      this.#options.log.error({ request_id: requestId, error: describeError(err) }, 'unexpected error')
+      error = new InternalError()
+    }
+    const body: ErrorBody = {
+      code: error.statusCode,
+      type: error.code,
+      message: this.#options.redact(error.message),
+    }
+    if (error.data)
+      body.data = JSON.parse(this.#options.redact(JSON.stringify(error.data))) as Record<string, unknown>
+    this.#send({ request_id: requestId, status: 'error', error: body })
+  }
+
+  #send(frame: ServerFrame): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(frame))
+  }
+
+  #guard(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#options.log.error({ error: describeError(err) }, 'websocket handler failed')
+    }
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8')
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  return Buffer.from(data).toString('utf8')
+}

@@ -1,0 +1,149 @@
+// The WebSocket protocol's frames (protocol.md) as TypeBox schemas: the runtime check (compiled
+// once) and the TypeScript types come from the same definitions, and docs/protocol.md is checked
+// against them by a test.
+import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
+
+const strict = { additionalProperties: false } as const
+
+export const REQUEST_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
+export const RequestId = Type.String({ pattern: REQUEST_ID_PATTERN })
+
+export const ChatPayload = Type.Object(
+  {
+    text: Type.String({ minLength: 1 }),
+    conversation_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    streaming: Type.Optional(Type.Boolean()),
+  },
+  strict,
+)
+export const CancelPayload = Type.Object({ target_request_id: RequestId }, strict)
+export const EmptyPayload = Type.Object({}, strict)
+
+/** Every action this version serves, with its payload schema. */
+export const PAYLOADS = {
+  chat: ChatPayload,
+  cancel: CancelPayload,
+  ping: EmptyPayload,
+} satisfies Record<string, TObject>
+
+export type Action = keyof typeof PAYLOADS
+export type ChatPayload = Static<typeof ChatPayload>
+export type CancelPayload = Static<typeof CancelPayload>
+
+const frameOf = <A extends Action>(action: A) =>
+  Type.Object({ action: Type.Literal(action), request_id: RequestId, payload: PAYLOADS[action] }, strict)
+
+/** The envelope every frame shares, checked when the action is unknown. */
+const Envelope = Type.Object(
+  { action: Type.String(), request_id: RequestId, payload: Type.Object({}) },
+  strict,
+)
+
+export type ClientFrame = {
+  [A in Action]: { action: A; request_id: string; payload: Static<(typeof PAYLOADS)[A]> }
+}[Action]
+
+export interface ValidationIssue {
+  field: string
+  message: string
+  type:
+    | 'missing'
+    | 'unknown_field'
+    | 'type_error'
+    | 'too_short'
+    | 'too_long'
+    | 'pattern_mismatch'
+    | 'invalid_value'
+    | 'out_of_range'
+}
+
+export type FrameCheck =
+  { ok: true; frame: ClientFrame } | { ok: false; requestId: string | null; issues: ValidationIssue[] }
+
+const checkers = Object.fromEntries(
+  (Object.keys(PAYLOADS) as Action[]).map((a) => [a, TypeCompiler.Compile(frameOf(a))]),
+) as unknown as Record<Action, TypeCheck<TObject>>
+const envelope = TypeCompiler.Compile(Envelope)
+const requestIdCheck = TypeCompiler.Compile(RequestId)
+
+/** Check a parsed frame; every offending field is listed, not only the first. */
+export function checkFrame(value: Record<string, unknown>): FrameCheck {
+  const requestId = requestIdCheck.Check(value.request_id) ? value.request_id : null
+  const action = value.action
+  const checker =
+    typeof action === 'string' && Object.hasOwn(checkers, action) ? checkers[action as Action] : undefined
+  if (checker?.Check(value)) return { ok: true, frame: value as unknown as ClientFrame }
+  const issues = issuesOf(checker ? checker.Errors(value) : envelope.Errors(value))
+  if (!checker && typeof action === 'string') {
+    issues.unshift({
+      field: 'action',
+      message: `Unknown action '${action}'; expected one of: ${Object.keys(PAYLOADS).join(', ')}`,
+      type: 'invalid_value',
+    })
+  }
+  return { ok: false, requestId, issues }
+}
+
+function issuesOf(errors: Iterable<ValueError>): ValidationIssue[] {
+  const byField = new Map<string, ValidationIssue>()
+  for (const error of errors) {
+    const field = error.path.slice(1).replaceAll('/', '.') || '(frame)'
+    if (!byField.has(field)) byField.set(field, issueOf(field, error))
+  }
+  return [...byField.values()]
+}
+
+function issueOf(field: string, error: ValueError): ValidationIssue {
+  switch (error.type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return { field, message: 'Field required', type: 'missing' }
+    case ValueErrorType.ObjectAdditionalProperties:
+      return { field, message: 'Unknown field', type: 'unknown_field' }
+    case ValueErrorType.StringMinLength:
+      return { field, message: error.message, type: 'too_short' }
+    case ValueErrorType.StringMaxLength:
+      return { field, message: error.message, type: 'too_long' }
+    case ValueErrorType.StringPattern:
+      return { field, message: `Expected 1 to 128 characters of [A-Za-z0-9._:-]`, type: 'pattern_mismatch' }
+    case ValueErrorType.Literal:
+    case ValueErrorType.Union:
+      return { field, message: error.message, type: 'invalid_value' }
+    case ValueErrorType.NumberMinimum:
+    case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.IntegerMaximum:
+      return { field, message: error.message, type: 'out_of_range' }
+    default:
+      return { field, message: error.message, type: 'type_error' }
+  }
+}
+
+// ---- server → client ----
+
+export interface ErrorBody {
+  code: number
+  /** The stable error code (README, Errors): `VALIDATION_FAILED`, `CONVERSATION_BUSY`, … */
+  type: string
+  message: string
+  data?: Record<string, unknown>
+}
+
+export type ChunkBody =
+  | { type: 'text'; data: string }
+  | { type: 'tool_call'; data: { id: string; name: string; server: string; arguments: unknown } }
+  | { type: 'tool_result'; data: { id: string; name: string; is_error: boolean; content: string } }
+
+export type ServerFrame =
+  | { request_id: string; status: 'processing'; metadata: Record<string, unknown> }
+  | { request_id: string; status: 'chunk'; chunk: ChunkBody }
+  | {
+      request_id: string
+      status: 'complete'
+      metadata?: Record<string, unknown>
+      result?: Record<string, unknown>
+    }
+  | { request_id: string | null; status: 'error'; error: ErrorBody }
+  | { request_id: string; status: 'cancelled'; metadata: Record<string, unknown> }

@@ -1,0 +1,158 @@
+// TypeBox schemas of config.yaml, servers_config.json and the environment (config.md). They give
+// both the runtime check and the static types. Every object rejects unknown keys.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+const strict = { additionalProperties: false } as const
+const Seconds = (description: string) => Type.Number({ exclusiveMinimum: 0, description })
+const Literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)))
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const WIRES = ['openai', 'anthropic'] as const
+export const STORE_TYPES = ['memory', 'jsonl', 'postgres'] as const
+
+export const ProviderSchema = Type.Object(
+  {
+    type: Type.Optional(Literals(WIRES)),
+    base_url: Type.Optional(Type.String({ minLength: 1 })),
+    api_key: Type.Optional(Type.String({ minLength: 1 })),
+    model: Type.String({ minLength: 1 }),
+    temperature: Type.Number({ minimum: 0, maximum: 2 }),
+    max_tokens: Type.Integer({ minimum: 1 }),
+    top_p: Type.Number({ minimum: 0, maximum: 1 }),
+  },
+  strict,
+)
+
+export const ConfigFileSchema = Type.Object(
+  {
+    llm: Type.Object(
+      {
+        active: Type.String({ minLength: 1 }),
+        providers: Type.Record(Type.String(), ProviderSchema),
+        request: Type.Object(
+          {
+            timeout: Seconds('seconds without a byte from the provider before giving up'),
+            max_retries: Type.Integer({ minimum: 0, maximum: 10 }),
+          },
+          strict,
+        ),
+      },
+      strict,
+    ),
+    chat: Type.Object(
+      {
+        service: Type.Object(
+          {
+            system_prompt: Type.String(),
+            max_input_chars: Type.Integer({ minimum: 1 }),
+            streaming: Type.Object({ enabled: Type.Boolean() }, strict),
+            context: Type.Object(
+              {
+                max_tokens: Type.Integer({ minimum: 1 }),
+                reserve_tokens: Type.Integer({ minimum: 0 }),
+                preserve_recent: Type.Integer({ minimum: 0 }),
+              },
+              strict,
+            ),
+            max_tool_hops: Type.Integer({ minimum: 1, maximum: 100 }),
+            tool_timeout: Seconds('seconds for one MCP tool call'),
+          },
+          strict,
+        ),
+      },
+      strict,
+    ),
+    store: Type.Object(
+      {
+        type: Literals(STORE_TYPES),
+        path: Type.Optional(Type.String({ minLength: 1 })),
+        fsync: Type.Optional(Type.Boolean()),
+        url: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      strict,
+    ),
+    websocket: Type.Object(
+      {
+        host: Type.String({ minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        max_message_bytes: Type.Integer({ minimum: 1024, maximum: 104857600 }),
+        allowed_origins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+      },
+      strict,
+    ),
+    mcp: Type.Object(
+      {
+        connection: Type.Object(
+          {
+            max_reconnect_attempts: Type.Integer({ minimum: 0 }),
+            connection_timeout: Seconds('seconds for spawn/connect + initialize'),
+            initial_reconnect_delay: Seconds('seconds before the first reconnect'),
+          },
+          strict,
+        ),
+      },
+      strict,
+    ),
+    logging: Type.Object({ level: Literals(LOG_LEVELS) }, strict),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          api_keys: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' }),
+                key: Type.String({ minLength: 1 }),
+              },
+              strict,
+            ),
+            { minItems: 1 },
+          ),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+)
+export type ConfigFile = Static<typeof ConfigFileSchema>
+export type ProviderFile = Static<typeof ProviderSchema>
+
+export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/
+
+export const ServerSchema = Type.Object(
+  {
+    type: Type.Optional(Literals(['stdio', 'http', 'sse'] as const)),
+    enabled: Type.Optional(Type.Boolean()),
+    command: Type.Optional(Type.String({ minLength: 1 })),
+    args: Type.Optional(Type.Array(Type.String())),
+    env: Type.Optional(Type.Record(Type.String(), Type.String())),
+    cwd: Type.Optional(Type.String({ minLength: 1 })),
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+    tool_timeout: Type.Optional(Seconds('seconds for one tool call of this server')),
+    tools: Type.Optional(
+      Type.Object(
+        {
+          allow: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+          deny: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+)
+export const ServersFileSchema = Type.Object({ mcpServers: Type.Record(Type.String(), ServerSchema) }, strict)
+export type ServersFile = Static<typeof ServersFileSchema>
+export type ServerFile = Static<typeof ServerSchema>
+
+/** The environment variables the platform reads itself (validated with @fastify/env). */
+export const EnvSchema = Type.Object({
+  MCP_CONFIG_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  MCP_SERVERS_CONFIG_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  LOG_LEVEL: Type.Optional(Literals(LOG_LEVELS)),
+  DEBUG_TOKENS: Type.Optional(Literals(['0', '1'] as const)),
+})
+export type Env = Static<typeof EnvSchema>
+
+export type { TSchema }

@@ -1,0 +1,71 @@
+// The validated, resolved configuration every plugin receives (`fastify.config`). Secrets are
+// resolved from `env:` references, relative paths are absolute, known providers are filled in.
+import type { ConfigFile } from './schema.js'
+
+export type Wire = 'openai' | 'anthropic'
+
+export interface ProviderConfig {
+  /** The key under llm.providers (`groq`, `openai`, `ollama`, …). */
+  name: string
+  type: Wire
+  /** Without a trailing slash, e.g. `https://api.groq.com/openai/v1`. */
+  base_url: string
+  /** Resolved secret; undefined for a custom endpoint that needs none (a local Ollama). */
+  api_key?: string
+  model: string
+  temperature: number
+  max_tokens: number
+  top_p: number
+}
+
+export type StoreConfig =
+  { type: 'memory' } | { type: 'jsonl'; path: string; fsync: boolean } | { type: 'postgres'; url: string }
+
+export interface StdioServerConfig {
+  name: string
+  transport: 'stdio'
+  command: string
+  args: string[]
+  /** Only the server's own `env` entries (resolved); the parent environment is added at spawn. */
+  env: Record<string, string>
+  /** Absolute. */
+  cwd?: string
+  tool_timeout?: number
+  tools?: { allow?: string[]; deny?: string[] }
+}
+
+export interface RemoteServerConfig {
+  name: string
+  transport: 'http' | 'sse'
+  /** Whether `type` said so explicitly (no fallback to the other transport then). */
+  explicit: boolean
+  url: string
+  headers: Record<string, string>
+  tool_timeout?: number
+  tools?: { allow?: string[]; deny?: string[] }
+}
+
+export type ServerConfig = StdioServerConfig | RemoteServerConfig
+
+export interface PlatformConfig {
+  llm: {
+    active: string
+    /** The active provider, resolved. */
+    provider: ProviderConfig
+    request: ConfigFile['llm']['request']
+  }
+  chat: ConfigFile['chat']
+  store: StoreConfig
+  websocket: ConfigFile['websocket']
+  mcp: ConfigFile['mcp']
+  /** `LOG_LEVEL` already applied. */
+  logging: ConfigFile['logging']
+  auth?: { api_keys: { name: string; key: string }[] }
+  /** Enabled servers only, by name. */
+  servers: Record<string, ServerConfig>
+  debug_tokens: boolean
+  /** Absolute paths of the files this came from. */
+  files: { config: string; servers: string }
+  /** Every secret value (resolved), for redaction in logs and frames. */
+  secrets: string[]
+}

@@ -1,0 +1,104 @@
+// Every error the platform reports, in one place. The code (also sent as `error.type` in error
+// frames and logged as `error.type`) is stable: documented in README, never reused. The status is
+// the protocol's HTTP-style number (protocol.md, Errors).
+import createError from '@fastify/error'
+
+export const InvalidFrameError = createError<[string]>('INVALID_FRAME', 'Invalid frame: %s', 400)
+export const ValidationFailedError = createError('VALIDATION_FAILED', 'Parameter validation failed', 400)
+export const ConversationNotFoundError = createError<[string]>(
+  'CONVERSATION_NOT_FOUND',
+  "Conversation '%s' not found",
+  404,
+)
+export const RequestNotFoundError = createError<[string]>(
+  'REQUEST_NOT_FOUND',
+  "No running request '%s' on this connection",
+  404,
+)
+export const RequestInProgressError = createError<[string]>(
+  'REQUEST_IN_PROGRESS',
+  "A request with request_id '%s' is still running",
+  409,
+)
+export const ConversationBusyError = createError<[string]>(
+  'CONVERSATION_BUSY',
+  "Conversation '%s' already has a turn running; wait for it to finish",
+  409,
+)
+export const InputTooLargeError = createError<[number, number]>(
+  'INPUT_TOO_LARGE',
+  'The text has %d characters; the limit is %d',
+  413,
+)
+export const InternalError = createError('INTERNAL', 'Internal error', 500)
+export const LlmUpstreamError = createError<[string]>(
+  'LLM_UPSTREAM_ERROR',
+  'The LLM provider answered with an error: %s',
+  502,
+)
+export const LlmStreamBrokenError = createError<[string]>(
+  'LLM_STREAM_BROKEN',
+  'The LLM provider broke off the answer: %s',
+  502,
+)
+export const LlmBadResponseError = createError<[string]>(
+  'LLM_BAD_RESPONSE',
+  'The LLM provider sent a reply that could not be read: %s',
+  502,
+)
+export const LlmTimeoutError = createError<[number]>(
+  'LLM_TIMEOUT',
+  'The LLM provider sent nothing for %d seconds',
+  504,
+)
+export const ShuttingDownError = createError(
+  'SHUTTING_DOWN',
+  'The server is shutting down; reconnect shortly',
+  503,
+)
+
+/** Shape shared by every error above: `code` is the stable name, `statusCode` the protocol number. */
+export interface PlatformError extends Error {
+  code: string
+  statusCode: number
+  /** Details for the client (`error.data`): validation errors, upstream status, … */
+  data?: Record<string, unknown>
+}
+
+export function isPlatformError(err: unknown): err is PlatformError {
+  return (
+    err instanceof Error &&
+    typeof (err as PlatformError).code === 'string' &&
+    typeof (err as PlatformError).statusCode === 'number'
+  )
+}
+
+/** Attach client-facing details to an error and return it (for `throw withData(new X(), {...})`). */
+export function withData<E extends Error>(
+  err: E,
+  data: Record<string, unknown>,
+): E & { data: Record<string, unknown> } {
+  return Object.assign(err, { data })
+}
+
+/** A configuration problem: the field's full path and what is wrong with it. */
+export interface ConfigProblem {
+  path: string
+  message: string
+}
+
+/** Raised when configuration is invalid; the CLI prints each problem on one line and exits 78. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID'
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'))
+    this.name = 'ConfigError'
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return p.path ? `${p.path}: ${p.message}` : p.message
+}
+
+/** EX_CONFIG from sysexits.h: the exit code for a configuration error. */
+export const EXIT_CONFIG = 78

@@ -1,0 +1,368 @@
+// The `openai` wire: chat completions as spoken by OpenAI, Groq, OpenRouter, Ollama, vLLM and any
+// compatible proxy. One keep-alive connection pool per provider; replies are read as they arrive.
+import { Pool, type Dispatcher } from 'undici'
+import { createParser } from 'eventsource-parser'
+import type { ProviderConfig } from '../config/types.js'
+import {
+  LlmBadResponseError,
+  LlmStreamBrokenError,
+  LlmTimeoutError,
+  LlmUpstreamError,
+  isPlatformError,
+  withData,
+} from '../errors.js'
+import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
+
+/** Enough of an error body to quote it; the rest is not worth waiting for. */
+const ERROR_BODY_LIMIT = 64 * 1024
+const UPSTREAM_MESSAGE_LIMIT = 1000
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+
+type Body = Dispatcher.ResponseData['body']
+
+/** The parts of a `chat.completion.chunk` (or a `chat.completion`) this wire reads. */
+interface WireToolCall {
+  index?: number
+  id?: string
+  function?: { name?: string; arguments?: unknown }
+}
+interface WireChoice {
+  delta?: { content?: string | null; tool_calls?: WireToolCall[] }
+  message?: { content?: string | null; tool_calls?: WireToolCall[] }
+  finish_reason?: string | null
+}
+interface WireReply {
+  model?: string
+  choices?: WireChoice[]
+  usage?: unknown
+  x_groq?: { usage?: unknown }
+  error?: unknown
+}
+
+export class OpenAiProvider implements LlmProvider {
+  readonly name: string
+  readonly model: string
+  readonly #provider: ProviderConfig
+  readonly #timeout: number
+  readonly #path: string
+  readonly #pool: Pool
+
+  constructor(provider: ProviderConfig, request: { timeout: number; max_retries: number }) {
+    this.name = provider.name
+    this.model = provider.model
+    this.#provider = provider
+    this.#timeout = request.timeout
+    const url = new URL(provider.base_url)
+    // The base URL's path (`/v1`, `/openai/v1`) is part of the endpoint, not of the origin.
+    this.#path = `${url.pathname.replace(/\/+$/, '')}/chat/completions`
+    const ms = request.timeout * 1000
+    this.#pool = new Pool(url.origin, { headersTimeout: ms, bodyTimeout: ms, connect: { timeout: ms } })
+  }
+
+  async *chat(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmEvent> {
+    const model = request.model ?? this.model
+    const res = await this.#post(request, model, signal)
+    // A proxy may answer a streaming request with a plain JSON reply (or a JSON error with 200).
+    const json = !request.stream || String(res.headers['content-type']).includes('json')
+    yield* json ? this.#readReply(res.body, model, signal) : this.#readStream(res.body, model, signal)
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pool.closed) await this.#pool.close()
+  }
+
+  /** One HTTP attempt, up to the status line: small so a retry loop can wrap it. */
+  async #post(request: LlmRequest, model: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: request.stream ? 'text/event-stream' : 'application/json',
+    }
+    if (this.#provider.api_key) headers.authorization = `Bearer ${this.#provider.api_key}`
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.#pool.request({
+        method: 'POST',
+        path: this.#path,
+        headers,
+        body: JSON.stringify(this.#body(request, model)),
+        signal,
+      })
+    } catch (err) {
+      throw this.#ioError(err, signal, 'connect')
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const message = this.#redact(await readCapped(res.body, ERROR_BODY_LIMIT).then(upstreamMessage))
+      const text = message || `HTTP ${res.statusCode}`
+      throw withData(new LlmUpstreamError(`${res.statusCode} ${text}`), {
+        upstream_status: res.statusCode,
+        upstream_message: text,
+      })
+    }
+    return res
+  }
+
+  #body(request: LlmRequest, model: string): Record<string, unknown> {
+    const p = this.#provider
+    const body: Record<string, unknown> = {
+      model,
+      messages: request.messages.map(toWireMessage),
+      temperature: p.temperature,
+      top_p: p.top_p,
+      max_tokens: p.max_tokens,
+    }
+    if (request.tools?.length) {
+      body.tools = request.tools.map((t) => ({
+        type: 'function',
+        function: { name: t.name, description: t.description, parameters: t.input_schema },
+      }))
+    }
+    body.stream = request.stream
+    if (request.stream) body.stream_options = { include_usage: true }
+    return body
+  }
+
+  async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
+    const reply = new ReplyState(model, (t) => this.#redact(t))
+    const pending: string[] = []
+    const parser = createParser({ onEvent: (e) => pending.push(e.data) })
+    const decoder = new TextDecoder('utf-8')
+    // Not destroyed on `break`: after [DONE] the rest of the body is drained so the connection
+    // goes back to the pool.
+    const chunks = body.iterator({ destroyOnReturn: false })
+    let finished = false
+    try {
+      while (!finished) {
+        let next: IteratorResult<Buffer>
+        try {
+          next = (await chunks.next()) as IteratorResult<Buffer>
+        } catch (err) {
+          throw this.#ioError(err, signal, 'body')
+        }
+        if (next.done) {
+          parser.feed(decoder.decode())
+          // Accept a last event that lacks its blank line.
+          parser.reset({ consume: true })
+        } else {
+          parser.feed(decoder.decode(next.value, { stream: true }))
+        }
+        for (const data of pending.splice(0)) {
+          if (data === '[DONE]') {
+            finished = true
+            break
+          }
+          const text = reply.add(parseEvent(data))
+          if (text) yield { type: 'text', text }
+        }
+        if (next.done && !finished) {
+          if (!reply.finish) throw new LlmStreamBrokenError('the stream ended before the answer was complete')
+          finished = true
+        }
+      }
+      yield* reply.end()
+    } finally {
+      if (finished) body.on('error', noop).resume()
+      else body.destroy()
+    }
+  }
+
+  async *#readReply(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
+    let text: string
+    try {
+      text = await body.text()
+    } catch (err) {
+      throw this.#ioError(err, signal, 'body')
+    }
+    const json = parseJson(text)
+    if (json === undefined) throw new LlmBadResponseError('the reply is not JSON')
+    if (json.error !== undefined) {
+      const message = this.#redact(errorMessage(json.error) ?? 'unknown error')
+      throw withData(new LlmUpstreamError(message), { upstream_status: 200, upstream_message: message })
+    }
+    const choice = Array.isArray(json.choices) ? json.choices[0] : undefined
+    if (!choice?.message) throw new LlmBadResponseError('the reply has no choices')
+    const reply = new ReplyState(model, (t) => this.#redact(t))
+    reply.add({ model: json.model, usage: json.usage, x_groq: json.x_groq })
+    const content = choice.message.content
+    if (typeof content === 'string' && content) yield { type: 'text', text: content }
+    reply.addToolCalls(choice.message.tool_calls)
+    reply.finish = choice.finish_reason ?? 'stop'
+    yield* reply.end()
+  }
+
+  /** Maps a failure of the HTTP exchange to the platform's errors; an abort stays an abort. */
+  #ioError(err: unknown, signal: AbortSignal, phase: 'connect' | 'body'): unknown {
+    if (signal.aborted) return abortReason(signal)
+    if (isPlatformError(err)) return err
+    const code = errorCode(err)
+    if (TIMEOUT_CODES.has(code)) return new LlmTimeoutError(this.#timeout)
+    if (phase === 'connect') {
+      return withData(new LlmUpstreamError(`connection failed (${code})`), { cause: code })
+    }
+    return withData(new LlmStreamBrokenError(`connection lost (${code})`), { cause: code })
+  }
+
+  /** Providers sometimes quote the key they were given (masked or not); never pass it on. */
+  #redact(text: string): string {
+    const key = this.#provider.api_key
+    return key ? text.split(key).join('[redacted]') : text
+  }
+}
+
+/** Accumulates what the chunks of one reply say; emits the tool calls and `done` at the end. */
+class ReplyState {
+  finish: string | undefined
+  usage: Usage | undefined
+  readonly #calls = new Map<number, ToolCall>()
+
+  constructor(
+    public model: string,
+    readonly redact: (text: string) => string,
+  ) {}
+
+  /** Takes in one chunk; returns its text delta, if any. */
+  add(chunk: WireReply): string | undefined {
+    if (chunk.error !== undefined) {
+      const e = chunk.error as { type?: unknown; code?: unknown }
+      const message = this.redact(errorMessage(chunk.error) ?? 'unknown error')
+      throw withData(new LlmStreamBrokenError(message), {
+        upstream_message: message,
+        upstream_type: typeof e.type === 'string' ? e.type : typeof e.code === 'string' ? e.code : undefined,
+      })
+    }
+    if (typeof chunk.model === 'string' && chunk.model) this.model = chunk.model
+    this.usage = toUsage(chunk.usage) ?? toUsage(chunk.x_groq?.usage) ?? this.usage
+    const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined
+    if (!choice) return undefined
+    this.addToolCalls(choice.delta?.tool_calls)
+    if (choice.finish_reason) this.finish = choice.finish_reason
+    const content = choice.delta?.content
+    return typeof content === 'string' && content ? content : undefined
+  }
+
+  /** Fragments are keyed by `index`: id and name come with the first, arguments are concatenated. */
+  addToolCalls(fragments: WireToolCall[] | undefined): void {
+    if (!Array.isArray(fragments)) return
+    for (const f of fragments) {
+      // Some compatible servers omit `index`: a fragment with an id starts a new call.
+      const index =
+        typeof f.index === 'number' ? f.index : f.id ? this.#calls.size : Math.max(0, this.#calls.size - 1)
+      let call = this.#calls.get(index)
+      if (!call) {
+        call = { id: '', name: '', arguments: '' }
+        this.#calls.set(index, call)
+      }
+      if (!call.id && f.id) call.id = f.id
+      if (!call.name && f.function?.name) call.name = f.function.name
+      const args = f.function?.arguments
+      if (typeof args === 'string') call.arguments += args
+      else if (args !== undefined && args !== null) call.arguments += JSON.stringify(args)
+    }
+  }
+
+  *end(): Generator<LlmEvent> {
+    const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
+    for (const [index, call] of calls) {
+      if (!call.name) throw new LlmBadResponseError(`tool call ${index} has no name`)
+      yield { type: 'tool_call', call: { ...call, id: call.id || `call_${index}` } }
+    }
+    let finish_reason = toFinishReason(this.finish)
+    // Ollama has said `stop` for a reply with tool calls; the calls are what counts.
+    if (finish_reason === 'stop' && calls.length) finish_reason = 'tool_calls'
+    const done: LlmEvent = { type: 'done', finish_reason, model: this.model }
+    if (this.usage) done.usage = this.usage
+    yield done
+  }
+}
+
+function toWireMessage(m: LlmMessage): Record<string, unknown> {
+  if (m.role === 'tool') return { role: 'tool', tool_call_id: m.tool_call_id, content: m.content }
+  if (m.role === 'assistant' && m.tool_calls?.length) {
+    return {
+      role: 'assistant',
+      content: m.content || null,
+      tool_calls: m.tool_calls.map((c) => ({
+        id: c.id,
+        type: 'function',
+        function: { name: c.name, arguments: c.arguments },
+      })),
+    }
+  }
+  return { role: m.role, content: m.content }
+}
+
+function toFinishReason(reason: string | undefined): FinishReason {
+  return reason === 'tool_calls' || reason === 'length' || reason === 'content_filter' ? reason : 'stop'
+}
+
+function toUsage(u: unknown): Usage | undefined {
+  if (typeof u !== 'object' || u === null) return undefined
+  const { prompt_tokens, completion_tokens, total_tokens } = u as Record<string, unknown>
+  if (typeof prompt_tokens !== 'number' || typeof completion_tokens !== 'number') return undefined
+  return {
+    prompt_tokens,
+    completion_tokens,
+    total_tokens: typeof total_tokens === 'number' ? total_tokens : prompt_tokens + completion_tokens,
+  }
+}
+
+function parseJson(text: string): WireReply | undefined {
+  try {
+    const value = JSON.parse(text) as unknown
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function parseEvent(data: string): WireReply {
+  const chunk = parseJson(data)
+  if (!chunk) throw new LlmBadResponseError(`a stream event is not a JSON object: ${data.slice(0, 200)}`)
+  return chunk
+}
+
+/** `{error: {message}}` (OpenAI), `{error: "…"}` (Ollama), `{message}` (others). */
+function errorMessage(error: unknown): string | undefined {
+  if (typeof error === 'string') return error
+  if (typeof error === 'object' && error !== null) {
+    const { message } = error as { message?: unknown }
+    if (typeof message === 'string') return message
+  }
+  return undefined
+}
+
+function upstreamMessage(text: string): string {
+  const json = parseJson(text)
+  const message = json && (errorMessage(json.error) ?? errorMessage(json))
+  return (message ?? text).trim().slice(0, UPSTREAM_MESSAGE_LIMIT)
+}
+
+async function readCapped(body: Body, limit: number): Promise<string> {
+  const decoder = new TextDecoder('utf-8')
+  let text = ''
+  let size = 0
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      text += decoder.decode(chunk.subarray(0, limit - size), { stream: true })
+      size += chunk.length
+      if (size >= limit) break
+    }
+  } catch {
+    // The status already says what went wrong; a body cut short only loses detail.
+  }
+  return text + decoder.decode()
+}
+
+function errorCode(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return 'UNKNOWN'
+  const e = err as { code?: unknown; name?: unknown; errors?: unknown[] }
+  if (typeof e.code === 'string') return e.code
+  // Node's happy-eyeballs connect reports an AggregateError of the attempts.
+  if (Array.isArray(e.errors) && e.errors.length) return errorCode(e.errors[0])
+  return typeof e.name === 'string' ? e.name : 'UNKNOWN'
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError')
+}
+
+function noop(): void {}

@@ -1,0 +1,60 @@
+// The provider-neutral shape of an LLM call. Each wire (openai, anthropic) is one file that turns
+// an LlmRequest into its HTTP request and its reply back into LlmEvents.
+
+export interface ToolCall {
+  /** The provider's id for this call (`call_…`, `toolu_…`), echoed back with the result. */
+  id: string
+  /** The tool's name as the LLM saw it (`SERVER__TOOL`). */
+  name: string
+  /** The arguments exactly as the LLM wrote them (a JSON text, possibly invalid). */
+  arguments: string
+}
+
+export type LlmMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; tool_calls?: ToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string }
+
+export interface ToolSpec {
+  name: string
+  description: string
+  /** JSON Schema of the arguments, already adapted to what the provider accepts. */
+  input_schema: Record<string, unknown>
+}
+
+export interface LlmRequest {
+  messages: LlmMessage[]
+  tools?: ToolSpec[]
+  /** Overrides the configured model for this call. */
+  model?: string
+  stream: boolean
+}
+
+export interface Usage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
+
+/**
+ * What a provider yields for one call, in order: any number of `text` deltas (one, whole, when not
+ * streaming), then each complete `tool_call`, then exactly one `done`. A failure is thrown from the
+ * iterator as a PlatformError (LLM_UPSTREAM_ERROR, LLM_STREAM_BROKEN, LLM_BAD_RESPONSE,
+ * LLM_TIMEOUT), or an AbortError when the signal fired.
+ */
+export type LlmEvent =
+  | { type: 'text'; text: string }
+  | { type: 'tool_call'; call: ToolCall }
+  | { type: 'done'; finish_reason: FinishReason; usage?: Usage; model: string }
+
+export interface LlmProvider {
+  /** The configured provider's name (`groq`, `openai`, `ollama`, …). */
+  readonly name: string
+  /** The configured default model. */
+  readonly model: string
+  chat(request: LlmRequest, signal: AbortSignal): AsyncIterable<LlmEvent>
+  close(): Promise<void>
+}

@@ -1,0 +1,30 @@
+// `npm run demo` (its compiled script) prints a streamed answer, with no API key and no network.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+test('the offline demo streams a conversation of three turns', async () => {
+  const script = fileURLToPath(new URL('../demo/run.js', import.meta.url))
+  const { stdout } = await promisify(execFile)(process.execPath, [script], {
+    env: { PATH: process.env.PATH },
+    timeout: 30_000,
+  })
+  const frames = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('<<< '))
+    .map((l) => JSON.parse(l.slice(4)))
+  const statuses = (id: string) => frames.filter((f) => f.request_id === id).map((f) => f.status as string)
+  for (const id of ['demo-1', 'demo-2', 'demo-3']) {
+    assert.equal(statuses(id)[0], 'processing', id)
+    assert.equal(statuses(id).at(-1), 'complete', id)
+  }
+  assert.ok(statuses('demo-1').filter((s) => s === 'chunk').length > 5, 'the first answer streams in pieces')
+  assert.equal(
+    statuses('demo-3').filter((s) => s === 'chunk').length,
+    1,
+    'the non-streaming answer is one chunk',
+  )
+  assert.match(stdout, /answer: You said: "And what did I ask before\?"\. This is turn 2 of our conversation/)
+})

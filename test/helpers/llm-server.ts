@@ -1,0 +1,191 @@
+// A real HTTP server standing in for an OpenAI-compatible provider: tests queue the replies it
+// sends, byte for byte and piece by piece, and read back the requests it received.
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface LlmReply {
+  /** Default 200. */
+  status?: number
+  /** Default content-type text/event-stream (application/json when `json` is given). */
+  headers?: Record<string, string>
+  /** Raw body, sent as is. */
+  body?: string | Buffer
+  /** Sent as JSON (non-streaming replies, error bodies). */
+  json?: unknown
+  /** Split the body into pieces of this many bytes (may cut UTF-8 characters and SSE frames). */
+  chunkSize?: number
+  /** Pause between pieces (and before the first). */
+  delayMs?: number
+  /** After sending the body, keep the response open forever (never end). */
+  hang?: boolean
+}
+
+export interface RecordedRequest {
+  method: string
+  url: string
+  headers: Record<string, string | string[] | undefined>
+
+  body: any
+}
+
+type Replier = LlmReply | ((req: RecordedRequest) => LlmReply)
+
+export interface LlmServer {
+  /** e.g. http://127.0.0.1:PORT/v1 */
+  baseUrl: string
+  /** Every request received, body parsed as JSON. */
+  requests: RecordedRequest[]
+  /** Queue a reply (FIFO); when the queue is empty, the default replier answers. */
+  reply(r: Replier): void
+  setDefault(r: Replier): void
+  /** How many responses were closed by the client before the server finished them. */
+  closedEarly(): number
+  /** Resolves once closedEarly() >= n (default 1); rejects after 5 s so a test cannot hang. */
+  waitForClosedEarly(n?: number): Promise<void>
+  /** Closes the server and destroys all its sockets. */
+  close(): Promise<void>
+}
+
+const DEFAULT_TEXT = 'Hello from the stand-in.'
+const DEFAULT_USAGE = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }
+
+/** The default replier: a valid streaming or non-streaming answer, for tests that don't care. */
+function defaultReply(req: RecordedRequest): LlmReply {
+  const model = typeof req.body?.model === 'string' ? (req.body.model as string) : undefined
+  const opts = { usage: DEFAULT_USAGE, ...(model ? { model } : {}) }
+  if (req.body?.stream === true) return { body: openAiStream(DEFAULT_TEXT.split(/(?= )/), opts) }
+  return { json: openAiJson(DEFAULT_TEXT, opts) }
+}
+
+export async function startLlmServer(): Promise<LlmServer> {
+  const queue: Replier[] = []
+  let fallback: Replier = defaultReply
+  const requests: RecordedRequest[] = []
+  const sockets = new Set<Socket>()
+  let closedEarly = 0
+  const waiters = new Set<() => void>()
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const recorded = await record(req)
+      requests.push(recorded)
+      const next = queue.shift() ?? fallback
+      const r = typeof next === 'function' ? next(recorded) : next
+      const payload = Buffer.from(r.json !== undefined ? JSON.stringify(r.json) : (r.body ?? ''))
+      res.on('close', () => {
+        if (res.writableFinished) return
+        closedEarly++
+        for (const w of waiters) w()
+      })
+      const headers = {
+        'content-type': r.json !== undefined ? 'application/json' : 'text/event-stream',
+        ...r.headers,
+      }
+      res.writeHead(r.status ?? 200, headers)
+      const size = Math.max(1, r.chunkSize ?? payload.length)
+      const pieces = [payload.subarray(0, size)]
+      for (let at = size; at < payload.length; at += size) pieces.push(payload.subarray(at, at + size))
+      for (const piece of pieces) {
+        if (r.delayMs !== undefined) await sleep(r.delayMs)
+        if (res.destroyed) return
+        res.write(piece)
+      }
+      if (!r.hang) res.end()
+    })().catch((err: unknown) => res.destroy(err as Error))
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    reply: (r) => void queue.push(r),
+    setDefault: (r) => void (fallback = r),
+    closedEarly: () => closedEarly,
+    waitForClosedEarly(n = 1) {
+      return new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (closedEarly < n) return
+          clearTimeout(timer)
+          waiters.delete(check)
+          resolve()
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`expected ${n} responses closed early, saw ${closedEarly}`))
+        }, 5000)
+        waiters.add(check)
+        check()
+      })
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const socket of sockets) socket.destroy()
+      await closed
+    },
+  }
+}
+
+async function record(req: IncomingMessage): Promise<RecordedRequest> {
+  const parts: Buffer[] = []
+  for await (const part of req) parts.push(part as Buffer)
+  const text = Buffer.concat(parts).toString('utf8')
+  let body: unknown = text || undefined
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // Not JSON: keep the raw text so a test can still look at it.
+  }
+  return { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }
+}
+
+/** Reads a file of /work/shared/fixtures/llm, found from the project root (dist/test/helpers → up 3). */
+export function fixture(name: string): string {
+  const root = new URL('../../../', import.meta.url)
+  return readFileSync(new URL(`../shared/fixtures/llm/${name}`, root), 'utf8')
+}
+
+interface ReplyOptions {
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number }
+  model?: string
+  finish?: string
+}
+
+/**
+ * An OpenAI SSE body: a role delta, `parts` as content deltas, the finish (default `stop`), a usage
+ * chunk (default 10 + 5 = 15 tokens), then [DONE].
+ */
+export function openAiStream(parts: string[], opts: ReplyOptions = {}): string {
+  const model = opts.model ?? 'gpt-4o-mini'
+  const chunk = (choices: unknown[], extra: object = {}): string =>
+    `data: ${JSON.stringify({ id: 'chatcmpl-stand-in', object: 'chat.completion.chunk', created: 1763900000, model, choices, ...extra })}\n\n`
+  const delta = (d: object, finish: string | null = null): string =>
+    chunk([{ index: 0, delta: d, finish_reason: finish }])
+  return [
+    delta({ role: 'assistant', content: '' }),
+    ...parts.map((content) => delta({ content })),
+    delta({}, opts.finish ?? 'stop'),
+    chunk([], { usage: opts.usage ?? DEFAULT_USAGE }),
+    'data: [DONE]\n\n',
+  ].join('')
+}
+
+/** A non-streaming `chat.completion` reply with `text` as its content. */
+export function openAiJson(text: string, opts: ReplyOptions = {}): object {
+  return {
+    id: 'chatcmpl-stand-in',
+    object: 'chat.completion',
+    created: 1763900000,
+    model: opts.model ?? 'gpt-4o-mini',
+    choices: [
+      { index: 0, message: { role: 'assistant', content: text }, finish_reason: opts.finish ?? 'stop' },
+    ],
+    usage: opts.usage ?? DEFAULT_USAGE,
+  }
+}

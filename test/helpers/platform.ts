@@ -1,0 +1,204 @@
+// Start the real platform (buildApp, real plugins, real files) against a local provider server,
+// and talk to it over a real WebSocket (injectWS, or a real port).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import WebSocket from 'ws'
+import { stringify } from 'yaml'
+import { buildApp } from '../../src/app.js'
+import type { ChatStore } from '../../src/store/types.js'
+
+export type ConfigObject = Record<string, any>
+
+export function baseConfig(baseUrl: string): ConfigObject {
+  return {
+    llm: {
+      active: 'local',
+      providers: {
+        local: {
+          type: 'openai',
+          base_url: baseUrl,
+          model: 'test-model',
+          temperature: 0.5,
+          max_tokens: 500,
+          top_p: 1,
+        },
+      },
+      request: { timeout: 5, max_retries: 0 },
+    },
+    chat: {
+      service: {
+        system_prompt: 'You are a test assistant.',
+        max_input_chars: 1000,
+        streaming: { enabled: true },
+        context: { max_tokens: 4000, reserve_tokens: 500, preserve_recent: 5 },
+        max_tool_hops: 3,
+        tool_timeout: 5,
+      },
+    },
+    store: { type: 'memory' },
+    websocket: { host: '127.0.0.1', port: 0, max_message_bytes: 4096 },
+    mcp: { connection: { max_reconnect_attempts: 1, connection_timeout: 5, initial_reconnect_delay: 0.1 } },
+    logging: { level: 'info' },
+  }
+}
+
+export async function writeConfigFiles(
+  dir: string,
+  config: ConfigObject,
+  servers: ConfigObject = { mcpServers: {} },
+): Promise<{ configPath: string; serversPath: string }> {
+  const configPath = join(dir, 'config.yaml')
+  const serversPath = join(dir, 'servers_config.json')
+  await writeFile(configPath, stringify(config))
+  await writeFile(serversPath, JSON.stringify(servers, null, 2))
+  return { configPath, serversPath }
+}
+
+/** Collects log lines written by the app, parsed. */
+export class LogCapture extends Writable {
+  readonly raw: string[] = []
+  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
+    this.raw.push(chunk.toString('utf8'))
+    callback()
+  }
+  get text(): string {
+    return this.raw.join('')
+  }
+  lines(): Record<string, any>[] {
+    return this.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+  }
+}
+
+export interface Platform {
+  app: FastifyInstance
+  dir: string
+  logs: LogCapture
+  close(): Promise<void>
+}
+
+export async function startPlatform(options: {
+  baseUrl: string
+  patch?: (config: ConfigObject) => void
+  env?: Record<string, string>
+  store?: ChatStore
+}): Promise<Platform> {
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-test-'))
+  const config = baseConfig(options.baseUrl)
+  options.patch?.(config)
+  await writeConfigFiles(dir, config)
+  const logs = new LogCapture()
+  const app = await buildApp({ env: options.env ?? {}, cwd: dir, logStream: logs, store: options.store })
+  await app.ready()
+  return {
+    app,
+    dir,
+    logs,
+    close: async () => {
+      await app.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface Frame {
+  request_id: string | null
+  status: string
+  chunk?: { type: string; data: any }
+  metadata?: Record<string, any>
+  result?: Record<string, any>
+  error?: { code: number; type: string; message: string; data?: Record<string, any> }
+}
+
+const TERMINAL = new Set(['complete', 'error', 'cancelled'])
+
+/** A WebSocket client that keeps every frame it receives, to wait on them by request_id. */
+export class Client {
+  readonly frames: Frame[] = []
+  readonly #waiters: (() => void)[] = []
+  closeCode: number | undefined
+  readonly closed: Promise<number>
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push(JSON.parse((data as Buffer).toString('utf8')) as Frame)
+      for (const wake of this.#waiters.splice(0)) wake()
+    })
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code
+        for (const wake of this.#waiters.splice(0)) wake()
+        resolve(code)
+      }),
+    )
+  }
+
+  static async inject(app: FastifyInstance, headers: Record<string, string> = {}): Promise<Client> {
+    return new Client(await app.injectWS('/ws/chat', { headers }))
+  }
+
+  static async connect(url: string, options?: WebSocket.ClientOptions): Promise<Client> {
+    const ws = new WebSocket(url, options)
+    const client = new Client(ws)
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    return client
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+
+  chat(requestId: string, payload: Record<string, unknown>): void {
+    this.send({ action: 'chat', request_id: requestId, payload })
+  }
+
+  /** Resolves once `predicate` holds for the frames received so far. */
+  async until(predicate: (frames: Frame[]) => boolean, timeoutMs = 5000): Promise<Frame[]> {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate(this.frames)) {
+      if (Date.now() > deadline) throw new Error(`timed out; frames so far: ${JSON.stringify(this.frames)}`)
+      if (this.closeCode !== undefined)
+        throw new Error(`socket closed (${this.closeCode}); frames: ${JSON.stringify(this.frames)}`)
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve)
+        setTimeout(resolve, 50).unref()
+      })
+    }
+    return this.frames
+  }
+
+  /** Every frame of `requestId` up to and including its terminal frame. */
+  async request(requestId: string | null, timeoutMs?: number): Promise<Frame[]> {
+    const mine = () => this.frames.filter((f) => f.request_id === requestId)
+    await this.until(() => mine().some((f) => TERMINAL.has(f.status)), timeoutMs)
+    return mine()
+  }
+
+  /** Sends a chat and waits for its terminal frame. */
+  async chatAndWait(requestId: string, payload: Record<string, unknown>): Promise<Frame[]> {
+    this.chat(requestId, payload)
+    return this.request(requestId)
+  }
+
+  close(): void {
+    this.ws.close()
+  }
+}
+
+export function textOf(frames: Frame[]): string {
+  return frames
+    .filter((f) => f.status === 'chunk' && f.chunk?.type === 'text')
+    .map((f) => f.chunk!.data as string)
+    .join('')
+}
+
+export function terminal(frames: Frame[]): Frame {
+  const last = frames.at(-1)
+  if (!last || !TERMINAL.has(last.status)) throw new Error(`no terminal frame in ${JSON.stringify(frames)}`)
+  return last
+}

@@ -1,0 +1,72 @@
+// GET /health and GET /ready through a real Fastify instance.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
+import WebSocket from 'ws'
+import { MemoryStore } from '../src/store/memory.js'
+import { startLlmServer } from './helpers/llm-server.js'
+import { startPlatform } from './helpers/platform.js'
+
+test('/health is 200; /ready names each dependency', async () => {
+  const llm = await startLlmServer()
+  const platform = await startPlatform({ baseUrl: llm.baseUrl })
+  try {
+    const health = await platform.app.inject('/health')
+    assert.equal(health.statusCode, 200)
+    assert.deepEqual(health.json(), { status: 'ok' })
+    const ready = await platform.app.inject('/ready')
+    assert.equal(ready.statusCode, 200)
+    assert.deepEqual(ready.json(), {
+      status: 'ready',
+      checks: {
+        store: { ready: true, type: 'memory' },
+        llm: { ready: true, provider: 'local', model: 'test-model' },
+      },
+    })
+  } finally {
+    await platform.close()
+    await llm.close()
+  }
+})
+
+test('/ready is 503 and says which dependency is not ready', async () => {
+  class UnreachableStore extends MemoryStore {
+    override status() {
+      return { ready: false, type: 'memory', detail: 'disk full' }
+    }
+  }
+  const llm = await startLlmServer()
+  const platform = await startPlatform({ baseUrl: llm.baseUrl, store: new UnreachableStore() })
+  try {
+    const ready = await platform.app.inject('/ready')
+    assert.equal(ready.statusCode, 503)
+    assert.equal(ready.json().status, 'not_ready')
+    assert.deepEqual(ready.json().checks.store, { ready: false, type: 'memory', detail: 'disk full' })
+    assert.equal((await platform.app.inject('/health')).statusCode, 200, 'alive all the same')
+  } finally {
+    await platform.close()
+    await llm.close()
+  }
+})
+
+test('/ready is 503 once shutdown has begun', async () => {
+  const llm = await startLlmServer()
+  const platform = await startPlatform({ baseUrl: llm.baseUrl })
+  try {
+    await platform.app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = platform.app.server.address() as AddressInfo
+    // A client that does not answer the closing handshake keeps the shutdown going for a while.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat`)
+    await new Promise((resolve) => ws.once('open', resolve))
+    ;(ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    const closing = platform.app.close()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const res = await fetch(`http://127.0.0.1:${port}/ready`)
+    assert.equal(res.status, 503)
+    await closing
+    ws.terminate()
+  } finally {
+    await platform.close()
+    await llm.close()
+  }
+})
