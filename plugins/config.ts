@@ -14,8 +14,10 @@ export interface ConfigPluginOptions {
   configPath?: string
   /** servers_config.json; default from MCP_SERVERS_CONFIG_PATH or ./servers_config.json. */
   serversPath?: string
-  /** The environment to read; default process.env. */
-  env?: Record<string, string | undefined>
+  /** The environment to read (`env:` secrets, MCP_*_PATH, LOG_LEVEL, DEBUG_TOKENS): usually process.env. */
+  env: Record<string, string | undefined>
+  /** The folder relative paths given here (and the default file names) are taken from. */
+  cwd: string
   /** An already loaded configuration, used as it is (the files are not read). */
   config?: PlatformConfig
 }
@@ -33,7 +35,7 @@ interface AjvError {
 }
 
 async function configPlugin(fastify: FastifyInstance, opts: ConfigPluginOptions): Promise<void> {
-  const env = opts.env ?? process.env
+  const { env } = opts
   let envFailure: unknown
   fastify
     .register(fastifyEnv, {
@@ -65,17 +67,17 @@ async function loadFiles(
   const wrong = new Set(problems.map((p) => p.path))
   // A variable that failed its check is not used, so its problem is not reported twice.
   const usable = (name: string) => (wrong.has(`env.${name}`) ? undefined : env[name])
-  const defaults = defaultPaths(
+  const paths = defaultPaths(
     {
       MCP_CONFIG_PATH: usable('MCP_CONFIG_PATH'),
       MCP_SERVERS_CONFIG_PATH: usable('MCP_SERVERS_CONFIG_PATH'),
     },
-    process.cwd(),
+    opts.cwd,
+    { config: opts.configPath, servers: opts.serversPath },
   )
   try {
     return await loadConfig({
-      configPath: opts.configPath ?? defaults.configPath,
-      serversPath: opts.serversPath ?? defaults.serversPath,
+      ...paths,
       env,
       logLevel: usable('LOG_LEVEL'),
     })

@@ -9,7 +9,6 @@ import llmProviderPlugin from '../plugins/llm-provider.js'
 import chatRoutePlugin from '../plugins/chat-route.js'
 import probesPlugin from '../plugins/probes.js'
 import { selectProtocol } from './chat/auth.js'
-import { defaultPaths } from './config/load.js'
 import { storeProblem, wireProblem } from './config/support.js'
 import type { PlatformConfig } from './config/types.js'
 import { ConfigError } from './errors.js'
@@ -41,11 +40,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   const app = Fastify({ loggerInstance: logger, forceCloseConnections: true })
   try {
-    const paths = defaultPaths(options.env, options.cwd, {
-      config: options.configPath,
-      servers: options.serversPath,
-    })
-    await app.register(configPlugin, { ...paths, env: options.env })
+    await app.register(configPlugin, configOptions(options))
     redactor.add(app.config.secrets)
     app.log.level = app.config.logging.level
     await app.register(chatStorePlugin, { store: options.store })
@@ -69,17 +64,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
 }
 
+function configOptions(options: AppOptions) {
+  const { env, cwd, configPath, serversPath } = options
+  return { env, cwd, configPath, serversPath }
+}
+
 /** Validates everything start-up would, without starting anything; throws ConfigError. */
-export async function checkConfig(
-  options: Pick<AppOptions, 'env' | 'cwd' | 'configPath' | 'serversPath'>,
-): Promise<PlatformConfig> {
+export async function checkConfig(options: AppOptions): Promise<PlatformConfig> {
   const app = Fastify({ logger: false })
   try {
-    const paths = defaultPaths(options.env, options.cwd, {
-      config: options.configPath,
-      servers: options.serversPath,
-    })
-    await app.register(configPlugin, { ...paths, env: options.env })
+    await app.register(configPlugin, configOptions(options))
     const problems = [storeProblem(app.config), wireProblem(app.config)].filter((p) => p !== undefined)
     if (problems.length > 0) throw new ConfigError(problems)
     return app.config

@@ -57,6 +57,23 @@ export const ShuttingDownError = createError(
   503,
 )
 
+/** Every error a client can receive, in the order the docs list them. */
+export const CLIENT_ERRORS = [
+  InvalidFrameError,
+  ValidationFailedError,
+  ConversationNotFoundError,
+  RequestNotFoundError,
+  RequestInProgressError,
+  ConversationBusyError,
+  InputTooLargeError,
+  InternalError,
+  LlmUpstreamError,
+  LlmStreamBrokenError,
+  LlmBadResponseError,
+  ShuttingDownError,
+  LlmTimeoutError,
+] as const
+
 /** Shape shared by every error above: `code` is the stable name, `statusCode` the protocol number. */
 export interface PlatformError extends Error {
   code: string

@@ -97,6 +97,36 @@ describe('chat', () => {
     ])
   })
 
+  test('a finished request_id sent again is replayed, not re-run; a failed one runs again', async () => {
+    const client = await Client.inject(platform.app)
+    llm.reply({ body: openAiStream(['Stored ', 'answer.'], { usage }) })
+    const first = await client.chatAndWait('once', { text: 'Only once' })
+    const conversationId = first[0]!.metadata!.conversation_id
+    const replay = await client.chatAndWait('once', { text: 'Only once', conversation_id: conversationId })
+    assert.equal(llm.requests.length, 1, 'the LLM was not called again')
+    assert.deepEqual(
+      replay.filter((f) => f.status === 'chunk').map((f) => f.chunk),
+      [{ type: 'text', data: 'Stored answer.' }],
+    )
+    assert.equal(terminal(replay).metadata!.replayed, true)
+    assert.deepEqual(terminal(replay).metadata!.usage, usage)
+
+    llm.reply({ status: 503, json: { error: { message: 'overloaded' } } })
+    const failed = await client.chatAndWait('retry-me', { text: 'Try this', conversation_id: conversationId })
+    assert.equal(terminal(failed).error!.code, 502)
+    llm.reply({ body: openAiStream(['Worked now.']) })
+    const retried = await client.chatAndWait('retry-me', {
+      text: 'Try this',
+      conversation_id: conversationId,
+    })
+    client.close()
+    assert.equal(textOf(retried), 'Worked now.')
+    assert.equal(terminal(retried).metadata!.replayed, undefined)
+    // The retry's context has the user's text once, not once per attempt.
+    const messages = llm.requests.at(-1)!.body.messages as { role: string; content: string }[]
+    assert.equal(messages.filter((m) => m.content === 'Try this').length, 1)
+  })
+
   test('an unknown conversation is 404 and the LLM is not called', async () => {
     const client = await Client.inject(platform.app)
     const frames = await client.chatAndWait('u1', { text: 'hi', conversation_id: 'c-does-not-exist' })

@@ -481,7 +481,11 @@ test('plugin: decorates config and env on a real Fastify instance', async () => 
   const paths = await folder()
   const app = Fastify({ logger: false })
   try {
-    await app.register(configPlugin, { ...paths, env: { ...ENV, LOG_LEVEL: 'warn', DEBUG_TOKENS: '1' } })
+    await app.register(configPlugin, {
+      ...paths,
+      cwd: paths.dir,
+      env: { ...ENV, LOG_LEVEL: 'warn', DEBUG_TOKENS: '1' },
+    })
     await app.ready()
     assert.equal(app.config.llm.provider.api_key, 'gsk-groq-secret')
     assert.equal(app.config.logging.level, 'warn')
@@ -498,6 +502,7 @@ test('plugin: finds the files through MCP_CONFIG_PATH and MCP_SERVERS_CONFIG_PAT
   try {
     await app.register(configPlugin, {
       env: { ...ENV, MCP_CONFIG_PATH: paths.configPath, MCP_SERVERS_CONFIG_PATH: paths.serversPath },
+      cwd: '/',
     })
     await app.ready()
     assert.deepEqual(app.config.files, { config: paths.configPath, servers: paths.serversPath })
@@ -510,7 +515,7 @@ test('plugin: a given config is used as it is', async () => {
   const config = await load(await folder())
   const app = Fastify({ logger: false })
   try {
-    await app.register(configPlugin, { config, configPath: '/nonexistent/config.yaml', env: {} })
+    await app.register(configPlugin, { config, configPath: '/nonexistent/config.yaml', env: {}, cwd: '/' })
     await app.ready()
     assert.equal(app.config, config)
   } finally {
@@ -522,7 +527,11 @@ test('plugin: a bad environment and a bad file are reported together', async () 
   const paths = await folder({ config: (c) => (c.llm.providers.groq.top_p = 2) })
   const app = Fastify({ logger: false })
   try {
-    app.register(configPlugin, { ...paths, env: { ...ENV, LOG_LEVEL: 'loud', DEBUG_TOKENS: 'yes' } })
+    app.register(configPlugin, {
+      ...paths,
+      cwd: paths.dir,
+      env: { ...ENV, LOG_LEVEL: 'loud', DEBUG_TOKENS: 'yes' },
+    })
     assert.deepEqual(await problemsOf(app.ready()), [
       "env.LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got 'loud'",
       "env.DEBUG_TOKENS: must be one of 0, 1, got 'yes'",

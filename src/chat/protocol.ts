@@ -12,21 +12,55 @@ export const RequestId = Type.String({ pattern: REQUEST_ID_PATTERN })
 
 export const ChatPayload = Type.Object(
   {
-    text: Type.String({ minLength: 1 }),
-    conversation_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-    streaming: Type.Optional(Type.Boolean()),
+    text: Type.String({
+      minLength: 1,
+      description: "The user's message; longer than `chat.service.max_input_chars` is a 413.",
+    }),
+    conversation_id: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: 'Continue this conversation; absent: a new one is created and returned in `processing`.',
+      }),
+    ),
+    model: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description: "Overrides the provider's configured model.",
+      }),
+    ),
+    streaming: Type.Optional(
+      Type.Boolean({
+        description: 'Overrides `chat.service.streaming.enabled`; false: the answer comes as one chunk.',
+      }),
+    ),
   },
-  strict,
+  { ...strict, description: 'Runs one chat turn: history, LLM, answer.' },
 )
-export const CancelPayload = Type.Object({ target_request_id: RequestId }, strict)
-export const EmptyPayload = Type.Object({}, strict)
+export const CancelPayload = Type.Object(
+  {
+    target_request_id: Type.String({
+      pattern: REQUEST_ID_PATTERN,
+      description: 'The `request_id` of a running `chat` on this connection.',
+    }),
+  },
+  {
+    ...strict,
+    description:
+      'Stops that request: the LLM stream is aborted and the turn ends `cancelled`; answered `{"cancelled": true}`.',
+  },
+)
+export const PingPayload = Type.Object(
+  {},
+  { ...strict, description: 'Answered `complete` with `{"pong": true}`.' },
+)
 
 /** Every action this version serves, with its payload schema. */
 export const PAYLOADS = {
   chat: ChatPayload,
   cancel: CancelPayload,
-  ping: EmptyPayload,
+  ping: PingPayload,
 } satisfies Record<string, TObject>
 
 export type Action = keyof typeof PAYLOADS
@@ -46,18 +80,22 @@ export type ClientFrame = {
   [A in Action]: { action: A; request_id: string; payload: Static<(typeof PAYLOADS)[A]> }
 }[Action]
 
+/** The `type` of an entry of `validation_errors`, with what it means (for the docs). */
+export const ISSUE_TYPES = {
+  missing: 'a required field is absent',
+  unknown_field: 'a field the protocol does not define',
+  type_error: 'a value of the wrong JSON type',
+  too_short: 'a string shorter than allowed',
+  too_long: 'a string longer than allowed',
+  pattern_mismatch: 'a string not of the required form (request ids)',
+  invalid_value: 'a value outside the allowed set (actions)',
+  out_of_range: 'a number outside the allowed range',
+} as const
+
 export interface ValidationIssue {
   field: string
   message: string
-  type:
-    | 'missing'
-    | 'unknown_field'
-    | 'type_error'
-    | 'too_short'
-    | 'too_long'
-    | 'pattern_mismatch'
-    | 'invalid_value'
-    | 'out_of_range'
+  type: keyof typeof ISSUE_TYPES
 }
 
 export type FrameCheck =

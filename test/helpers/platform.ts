@@ -172,17 +172,18 @@ export class Client {
     return this.frames
   }
 
-  /** Every frame of `requestId` up to and including its terminal frame. */
-  async request(requestId: string | null, timeoutMs?: number): Promise<Frame[]> {
-    const mine = () => this.frames.filter((f) => f.request_id === requestId)
+  /** Every frame of `requestId` (received from index `from` on) up to and including its terminal frame. */
+  async request(requestId: string | null, timeoutMs?: number, from = 0): Promise<Frame[]> {
+    const mine = () => this.frames.slice(from).filter((f) => f.request_id === requestId)
     await this.until(() => mine().some((f) => TERMINAL.has(f.status)), timeoutMs)
     return mine()
   }
 
   /** Sends a chat and waits for its terminal frame. */
   async chatAndWait(requestId: string, payload: Record<string, unknown>): Promise<Frame[]> {
+    const from = this.frames.length
     this.chat(requestId, payload)
-    return this.request(requestId)
+    return this.request(requestId, undefined, from)
   }
 
   close(): void {
