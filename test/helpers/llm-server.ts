@@ -145,10 +145,10 @@ async function record(req: IncomingMessage): Promise<RecordedRequest> {
   return { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }
 }
 
-/** Reads a file of /work/shared/fixtures/llm, found from the project root (dist/test/helpers → up 3). */
+/** Reads a provider stream of test/fixtures/llm (copies of the team's shared/fixtures/llm). */
 export function fixture(name: string): string {
   const root = new URL('../../../', import.meta.url)
-  return readFileSync(new URL(`../shared/fixtures/llm/${name}`, root), 'utf8')
+  return readFileSync(new URL(`test/fixtures/llm/${name}`, root), 'utf8')
 }
 
 interface ReplyOptions {
