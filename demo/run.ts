@@ -1,10 +1,12 @@
 // `npm run demo`: the whole flow with no API key. Starts a local stand-in for the LLM provider,
-// starts the platform against it, connects a WebSocket client, sends two chat turns (the second
-// continues the conversation) and prints every frame as it streams in.
+// starts the platform against it with our demo MCP server, connects a WebSocket client and sends
+// three chat turns: one that calls a tool, one that continues the conversation, one not streamed.
+// Every frame is printed as it arrives.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { buildApp } from '../src/app.js'
 import { startStandInLlm } from './stand-in-llm.js'
@@ -63,20 +65,41 @@ async function chat(ws: WebSocket, requestId: string, payload: Record<string, un
   })
 }
 
+/** Waits until /ready says 200: the MCP servers have had their first try to connect. */
+async function untilReady(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(url)
+    const body = (await res.json()) as { checks?: { mcp?: unknown } }
+    if (res.ok) {
+      console.log(`ready: ${JSON.stringify(body.checks?.mcp)}`)
+      return
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error('the platform did not become ready')
+}
+
 async function main(): Promise<void> {
   const llm = await startStandInLlm()
   const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-demo-'))
   await writeFile(join(dir, 'config.yaml'), config(llm.baseUrl))
-  await writeFile(join(dir, 'servers_config.json'), JSON.stringify({ mcpServers: {} }))
+  // Our demo MCP server (servers/demo.ts), so the LLM has tools to call.
+  const demoServer = fileURLToPath(new URL('../servers/demo.js', import.meta.url))
+  await writeFile(
+    join(dir, 'servers_config.json'),
+    JSON.stringify({ mcpServers: { demo: { command: process.execPath, args: [demoServer] } } }),
+  )
   const app = await buildApp({ env: {}, cwd: dir })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
   const url = `ws://127.0.0.1:${port}/ws/chat`
   console.log(`platform listening; stand-in provider at ${llm.baseUrl}\nconnecting to ${url}`)
 
+  await untilReady(`http://127.0.0.1:${port}/ready`)
+
   const ws = new WebSocket(url)
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-  const first = await chat(ws, 'demo-1', { text: 'What can this platform do?' })
+  const first = await chat(ws, 'demo-1', { text: 'What is 2 plus 40?' })
   const conversationId = first.metadata?.conversation_id
   await chat(ws, 'demo-2', { text: 'And what did I ask before?', conversation_id: conversationId })
   await chat(ws, 'demo-3', {

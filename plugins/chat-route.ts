@@ -22,9 +22,12 @@ export interface ChatRouteOptions {
 
 async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): Promise<void> {
   const log = fastify.log.child({ component: 'chat' })
+  // MCP is optional: without the mcp-registry plugin the LLM simply has no tools.
+  const tools = fastify.hasDecorator('mcp') ? fastify.mcp : undefined
   const service = new ChatService({
     store: fastify.chatStore,
     llm: fastify.llm,
+    tools,
     settings: fastify.config.chat.service,
     log,
   })
@@ -56,6 +59,7 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
   fastify.get('/ws/chat', { websocket: true, onRequest: authenticate }, (socket, request) => {
     const connection = new ChatConnection(socket, {
       service,
+      tools,
       principal: request.principal,
       log,
       closing: () => closing,

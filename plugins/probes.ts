@@ -15,6 +15,8 @@ async function probes(fastify: FastifyInstance): Promise<void> {
     return Promise.resolve()
   })
 
+  const mcp = fastify.hasDecorator('mcp') ? fastify.mcp : undefined
+
   fastify.get('/health', () => ({ status: 'ok' }))
 
   fastify.get('/ready', (_request, reply) => {
@@ -23,6 +25,9 @@ async function probes(fastify: FastifyInstance): Promise<void> {
       store: { ready: storeReady, ...store },
       llm: { ready: true, provider: fastify.llm.name, model: fastify.llm.model },
     }
+    // MCP servers are not needed to chat, but the first attempt to connect each is awaited, so
+    // traffic arrives once the tools that can be had are there. A failed server shows its reason.
+    if (mcp) checks.mcp = { ready: mcp.settled(), servers: mcp.status() }
     const ready = !closing && Object.values(checks).every((c) => c.ready)
     return reply
       .code(ready ? 200 : 503)

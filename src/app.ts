@@ -6,6 +6,7 @@ import type { DestinationStream } from 'pino'
 import configPlugin from '../plugins/config.js'
 import chatStorePlugin from '../plugins/chat-store.js'
 import llmProviderPlugin from '../plugins/llm-provider.js'
+import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import chatRoutePlugin from '../plugins/chat-route.js'
 import probesPlugin from '../plugins/probes.js'
 import { selectProtocol } from './chat/auth.js'
@@ -45,6 +46,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     app.log.level = app.config.logging.level
     await app.register(chatStorePlugin, { store: options.store })
     await app.register(llmProviderPlugin, { provider: options.llm })
+    await app.register(mcpRegistryPlugin, { env: options.env })
     await app.register(websocket, {
       // Root preClose hooks run before those of encapsulated plugins, so the default one would
       // close every socket (without a code) before chat-route could end its turns and say 1001.

@@ -2,7 +2,13 @@
 import { after, before, beforeEach, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
-import { openAiJson, openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
+import {
+  defaultReply,
+  openAiJson,
+  openAiStream,
+  startLlmServer,
+  type LlmServer,
+} from './helpers/llm-server.js'
 import { Client, startPlatform, terminal, textOf, type Platform } from './helpers/platform.js'
 
 let llm: LlmServer
@@ -195,7 +201,7 @@ describe('chat', () => {
       const processed = client.frames.slice(0, firstDone).filter((f) => f.status === 'processing')
       assert.equal(processed.length, 3)
     } finally {
-      llm.setDefault((req) => (req.body.stream ? { body: openAiStream(['ok']) } : { json: openAiJson('ok') }))
+      llm.setDefault(defaultReply)
     }
   })
 

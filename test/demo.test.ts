@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
-test('the offline demo streams a conversation of three turns', async () => {
+test('the offline demo streams three turns, one with a tool call', async () => {
   const script = fileURLToPath(new URL('../demo/run.js', import.meta.url))
   const { stdout } = await promisify(execFile)(process.execPath, [script], {
     env: { PATH: process.env.PATH },
@@ -27,4 +27,9 @@ test('the offline demo streams a conversation of three turns', async () => {
     'the non-streaming answer is one chunk',
   )
   assert.match(stdout, /answer: You said: "And what did I ask before\?"\. This is turn 2 of our conversation/)
+  // The first turn called the demo server's add tool and answered with its result.
+  const chunks = frames.filter((f) => f.request_id === 'demo-1' && f.status === 'chunk').map((f) => f.chunk)
+  assert.deepEqual(chunks.find((c) => c.type === 'tool_call')?.data.arguments, { a: 2, b: 40 })
+  assert.equal(chunks.find((c) => c.type === 'tool_result')?.data.content, '42')
+  assert.match(stdout, /answer: The tool answered 42/)
 })

@@ -21,6 +21,7 @@ test('/health is 200; /ready names each dependency', async () => {
       checks: {
         store: { ready: true, type: 'memory' },
         llm: { ready: true, provider: 'local', model: 'test-model' },
+        mcp: { ready: true, servers: [] },
       },
     })
   } finally {

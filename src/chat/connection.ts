@@ -12,6 +12,7 @@ import {
   withData,
   type PlatformError,
 } from '../errors.js'
+import type { ToolRunner } from '../mcp/types.js'
 import { checkFrame, type ChunkBody, type ClientFrame, type ErrorBody, type ServerFrame } from './protocol.js'
 import { TurnAborted, describeError, type ChatService, type TurnEndReason } from './service.js'
 
@@ -23,6 +24,8 @@ export interface ConnectionLogger {
 
 export interface ConnectionOptions {
   service: ChatService
+  /** The MCP tools (for `list_tools`); none when absent. */
+  tools?: ToolRunner
   principal: string
   log: ConnectionLogger
   /** True once the server is shutting down: new turns are refused with 503. */
@@ -102,6 +105,16 @@ export class ChatConnection {
     switch (frame.action) {
       case 'ping':
         return this.#send({ request_id: id, status: 'complete', result: { pong: true } })
+      case 'list_tools': {
+        const tools = (this.#options.tools?.list() ?? []).map((t) => ({
+          name: t.name,
+          server: t.server,
+          description: t.description,
+          input_schema: t.input_schema,
+          annotations: t.annotations ?? {},
+        }))
+        return this.#send({ request_id: id, status: 'complete', result: { tools } })
+      }
       case 'cancel': {
         const target = this.#turns.get(frame.payload.target_request_id)
         if (!target) return this.#sendError(id, new RequestNotFoundError(frame.payload.target_request_id))

@@ -113,7 +113,10 @@ Every frame carries \`request_id\` and \`status\`:
 \`\`\`jsonc
 {"request_id": "r1", "status": "processing", "metadata": {"conversation_id": "c-…"}}
 {"request_id": "r1", "status": "chunk", "chunk": {"type": "text", "data": "Hel"}}
-{"request_id": "r1", "status": "complete", "metadata": {"conversation_id": "c-…", "model": "…", "tokens": 42, "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}, "finish_reason": "stop", "tool_hops": 0, "duration_ms": 812}}
+{"request_id": "r1", "status": "chunk", "chunk": {"type": "tool_call", "data": {"id": "call_1", "name": "demo__add", "server": "demo", "arguments": {"a": 1, "b": 2}}}}
+{"request_id": "r1", "status": "chunk", "chunk": {"type": "progress", "data": {"id": "call_1", "name": "demo__add", "progress": 1, "total": 2, "message": "step 1 of 2"}}}
+{"request_id": "r1", "status": "chunk", "chunk": {"type": "tool_result", "data": {"id": "call_1", "name": "demo__add", "is_error": false, "content": "3"}}}
+{"request_id": "r1", "status": "complete", "metadata": {"conversation_id": "c-…", "model": "…", "tokens": 42, "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}, "finish_reason": "stop", "tool_hops": 1, "duration_ms": 812}}
 {"request_id": "r1", "status": "cancelled", "metadata": {"conversation_id": "c-…"}}
 {"request_id": "r1", "status": "error", "error": {"code": 409, "type": "CONVERSATION_BUSY", "message": "…"}}
 {"request_id": "p1", "status": "complete", "result": {"pong": true}}
@@ -121,11 +124,19 @@ Every frame carries \`request_id\` and \`status\`:
 
 - A \`chat\` gets \`processing\` first, then \`chunk\` frames in order, then exactly one terminal frame:
   \`complete\`, \`error\` or \`cancelled\`. Nothing is sent for a \`request_id\` after its terminal frame.
-- \`text\` chunks concatenate to the answer; with streaming off the answer is one \`text\` chunk.
-  Clients ignore chunk types they do not know (later versions add \`tool_call\`, \`tool_result\`, …).
+- \`text\` chunks concatenate to the answer; with streaming off each LLM reply comes as one
+  \`text\` chunk. Clients ignore chunk types they do not know.
+- \`tool_call\` is sent when the LLM's call is complete (\`arguments\` parsed; the raw text when it
+  is not valid JSON; \`server\` null for a name no server has), \`progress\` while an MCP server
+  reports progress, \`tool_result\` when the server answered. The calls of one LLM reply run
+  concurrently, so their chunks may interleave. A failing tool (invalid arguments, an error
+  result, a timeout, a server that is down or dies) is a \`tool_result\` with \`is_error: true\`;
+  the turn goes on.
 - \`tokens\` is \`usage.total_tokens\` summed over the turn's LLM calls as the provider reported
-  them; where it reported none, the platform's own count (tiktoken).
-- \`finish_reason\` is \`stop\`, \`length\` or \`content_filter\`.
+  them; where it reported none, the platform's own count (tiktoken). \`tool_hops\` counts the
+  rounds of tool calls.
+- \`finish_reason\` is \`stop\`, \`length\`, \`content_filter\`, or \`tool_limit_reached\` after
+  \`chat.service.max_tool_hops\` rounds of tool calls (the answer then says so).
 - Other actions answer with one \`complete\` whose \`result\` holds the data.
 - A \`chat\` whose \`request_id\` already has a finished answer in this process's store is not run
   again: the stored answer is sent as one \`text\` chunk and \`complete\` has \`"replayed": true\`.

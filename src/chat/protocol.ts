@@ -56,10 +56,20 @@ export const PingPayload = Type.Object(
   { ...strict, description: 'Answered `complete` with `{"pong": true}`.' },
 )
 
+export const ListToolsPayload = Type.Object(
+  {},
+  {
+    ...strict,
+    description:
+      'Every tool of every connected MCP server, as the LLM sees it; answered `{"tools": [{"name", "server", "description", "input_schema", "annotations"}]}`.',
+  },
+)
+
 /** Every action this version serves, with its payload schema. */
 export const PAYLOADS = {
   chat: ChatPayload,
   cancel: CancelPayload,
+  list_tools: ListToolsPayload,
   ping: PingPayload,
 } satisfies Record<string, TObject>
 
@@ -171,8 +181,12 @@ export interface ErrorBody {
 
 export type ChunkBody =
   | { type: 'text'; data: string }
-  | { type: 'tool_call'; data: { id: string; name: string; server: string; arguments: unknown } }
+  | { type: 'tool_call'; data: { id: string; name: string; server: string | null; arguments: unknown } }
   | { type: 'tool_result'; data: { id: string; name: string; is_error: boolean; content: string } }
+  | {
+      type: 'progress'
+      data: { id: string; name: string; progress: number; total?: number; message?: string }
+    }
 
 export type ServerFrame =
   | { request_id: string; status: 'processing'; metadata: Record<string, unknown> }

@@ -1,6 +1,7 @@
 // One chat turn, from the user's text to the stored answer, free of Fastify and of WebSocket
 // details: the caller gives a way to emit frames and an AbortSignal, and gets the `complete`
-// metadata back or an error thrown.
+// metadata back or an error thrown. Tool calls of one LLM reply run concurrently; their results go
+// back to the LLM until it answers without tools or `max_tool_hops` rounds have run.
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { PlatformConfig } from '../config/types.js'
@@ -11,7 +12,8 @@ import {
   RequestInProgressError,
   isPlatformError,
 } from '../errors.js'
-import type { FinishReason, LlmMessage, LlmProvider, Usage } from '../llm/types.js'
+import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
+import type { ToolRunner } from '../mcp/types.js'
 import type { ChatEvent, ChatStore, NewEvent } from '../store/types.js'
 import { countTokens } from '../tokens/counter.js'
 import type { ChatPayload, ChunkBody } from './protocol.js'
@@ -45,11 +47,14 @@ export interface TurnLogger {
 export interface ChatServiceOptions {
   store: ChatStore
   llm: LlmProvider
+  /** The MCP tools offered to the LLM; none when absent. */
+  tools?: ToolRunner
   settings: PlatformConfig['chat']['service']
   log: TurnLogger
 }
 
 type Outcome = 'complete' | 'replayed' | 'cancelled' | 'error'
+export type TurnFinish = Exclude<FinishReason, 'tool_calls'> | 'tool_limit_reached'
 
 // Per message, chat formats add a few tokens of framing (role, separators); OpenAI documents 3,
 // plus 3 that prime the reply.
@@ -57,20 +62,14 @@ const MESSAGE_OVERHEAD = 3
 const REPLY_PRIMING = 3
 
 export class ChatService {
-  readonly #store: ChatStore
-  readonly #llm: LlmProvider
-  readonly #settings: ChatServiceOptions['settings']
-  readonly #log: TurnLogger
+  readonly #options: ChatServiceOptions
   /** Conversations with a turn running in this process: one turn at a time each. */
   readonly #busy = new Set<string>()
   /** `principal \0 request_id` of the turns running in this process. */
   readonly #running = new Set<string>()
 
   constructor(options: ChatServiceOptions) {
-    this.#store = options.store
-    this.#llm = options.llm
-    this.#settings = options.settings
-    this.#log = options.log
+    this.#options = options
   }
 
   /** Runs one turn; resolves with the `complete` metadata, or throws (TurnAborted when stopped). */
@@ -80,8 +79,9 @@ export class ChatService {
     signal: AbortSignal,
   ): Promise<Record<string, unknown>> {
     const { principal, request_id, payload } = request
-    if (payload.text.length > this.#settings.max_input_chars) {
-      throw new InputTooLargeError(payload.text.length, this.#settings.max_input_chars)
+    const { settings } = this.#options
+    if (payload.text.length > settings.max_input_chars) {
+      throw new InputTooLargeError(payload.text.length, settings.max_input_chars)
     }
     const requestKey = `${principal}\u0000${request_id}`
     if (this.#running.has(requestKey)) throw new RequestInProgressError(request_id)
@@ -91,11 +91,11 @@ export class ChatService {
 
     this.#running.add(requestKey)
     this.#busy.add(conversationId)
-    const turn = new Turn(this.#store, this.#llm, request, conversationId, emit, signal)
+    const turn = new Turn(this.#options, request, conversationId, emit, signal)
     let outcome: Outcome = 'error'
     let failure: unknown
     try {
-      const metadata = await turn.run(create, this.#settings)
+      const metadata = await turn.run(create)
       outcome = metadata.replayed === true ? 'replayed' : 'complete'
       return metadata
     } catch (err) {
@@ -114,64 +114,74 @@ export class ChatService {
       request_id: turn.request.request_id,
       conversation_id: turn.conversationId,
       principal: turn.request.principal,
-      model: turn.model ?? turn.request.payload.model ?? this.#llm.model,
+      model: turn.model,
       outcome,
-      finish_reason: turn.finishReason,
+      finish_reason: turn.finish,
+      tool_hops: turn.hops,
       tokens: turn.usage?.total_tokens,
       timings: turn.timings(),
     }
     if (failure instanceof TurnAborted) line.stopped_by = failure.reason
     else if (failure !== undefined) line.error = describeError(failure)
-    if (outcome === 'error') this.#log.warn(line, 'turn failed')
-    else this.#log.info(line, 'turn')
+    if (outcome === 'error') this.#options.log.warn(line, 'turn failed')
+    else this.#options.log.info(line, 'turn')
   }
+}
+
+/** What one LLM call said. */
+interface Reply {
+  text: string
+  calls: ToolCall[]
+  finish: FinishReason
 }
 
 /** The state of one running turn. */
 class Turn {
-  model: string | undefined
-  finishReason: FinishReason | undefined
+  model: string
+  finish: TurnFinish | undefined
   usage: Usage | undefined
+  hops = 0
   readonly #started = performance.now()
   #firstToken: number | undefined
   #llmMs = 0
-  #text = ''
+  #toolMs = 0
+  /** The text of the reply being streamed, kept if the turn is cut short. */
+  #partial = ''
   #began = false
 
   constructor(
-    readonly store: ChatStore,
-    readonly llm: LlmProvider,
+    readonly options: ChatServiceOptions,
     readonly request: TurnRequest,
     readonly conversationId: string,
     readonly emit: TurnEmitter,
     readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.model = request.payload.model ?? options.llm.model
+  }
 
   timings(): Record<string, number | undefined> {
     const ms = (t: number | undefined) => (t === undefined ? undefined : Math.round(t))
     return {
       first_token_ms: ms(this.#firstToken === undefined ? undefined : this.#firstToken - this.#started),
       llm_ms: ms(this.#llmMs),
+      tools_ms: ms(this.#toolMs),
       total_ms: ms(performance.now() - this.#started),
     }
   }
 
-  async run(create: boolean, settings: ChatServiceOptions['settings']): Promise<Record<string, unknown>> {
+  async run(create: boolean): Promise<Record<string, unknown>> {
+    const { store, settings } = this.options
     const { principal, request_id, payload } = this.request
-    const model = payload.model ?? this.llm.model
-    const history = create ? [] : await this.store.history(principal, this.conversationId)
+    const history = create ? [] : await store.history(principal, this.conversationId)
     if (!history) throw new ConversationNotFoundError(this.conversationId)
 
-    const began = await this.store.beginTurn(
-      this.#event({ type: 'user_message', role: 'user', content: payload.text, status: 'complete' }, model),
+    const began = await store.beginTurn(
+      this.#event({ type: 'user_message', role: 'user', content: payload.text, status: 'complete' }),
       create,
     )
     if (began.outcome === 'not_found') throw new ConversationNotFoundError(this.conversationId)
     this.emit.processing({ conversation_id: this.conversationId })
-    if (began.outcome === 'duplicate') {
-      const answer = finalAnswer(began.events)
-      if (answer) return this.#replay(answer)
-    }
+    if (began.outcome === 'duplicate' && isFinished(began.events)) return this.#replay(began.events)
     this.#began = true
 
     // A failed or cancelled turn run again: its earlier events are not history of itself.
@@ -182,55 +192,127 @@ class Turn {
       ...toMessages(earlier),
       { role: 'user', content: payload.text },
     ]
-    const streaming = payload.streaming ?? settings.streaming.enabled
     try {
-      await this.#callLlm(messages, streaming)
+      const answer = await this.#converse(messages)
+      await store.append([
+        {
+          ...this.#event({
+            type: 'assistant_message',
+            role: 'assistant',
+            content: answer,
+            status: 'complete',
+          }),
+          model: this.model,
+          usage: this.usage,
+        },
+      ])
     } catch (err) {
-      await this.#storeUnfinished(err, model)
+      await this.#storeUnfinished(err)
       throw err
     }
-    const answerTokens = countTokens(this.#text, this.model ?? model)
-    const usage = this.usage ?? {
-      prompt_tokens: countMessages(messages, model),
-      completion_tokens: answerTokens,
-      total_tokens: countMessages(messages, model) + answerTokens,
-    }
-    await this.store.append([
-      {
-        ...this.#event(
-          { type: 'assistant_message', role: 'assistant', content: this.#text, status: 'complete' },
-          model,
-        ),
-        model: this.model ?? model,
-        usage,
-        token_count: answerTokens,
-      },
-    ])
     return {
       conversation_id: this.conversationId,
-      model: this.model ?? model,
-      tokens: usage.total_tokens,
-      usage,
-      finish_reason: this.finishReason === 'tool_calls' ? 'stop' : (this.finishReason ?? 'stop'),
-      tool_hops: 0,
+      model: this.model,
+      tokens: this.usage?.total_tokens,
+      usage: this.usage,
+      finish_reason: this.finish,
+      tool_hops: this.hops,
       duration_ms: Math.round(performance.now() - this.#started),
     }
   }
 
-  async #callLlm(messages: LlmMessage[], stream: boolean): Promise<void> {
+  /** LLM calls and tool rounds until an answer; returns the final reply's text. */
+  async #converse(messages: LlmMessage[]): Promise<string> {
+    const { tools, settings } = this.options
+    const available = tools?.list() ?? []
+    const specs: ToolSpec[] = available.map((t) => ({
+      name: t.name,
+      description: t.description,
+      input_schema: t.input_schema,
+    }))
+    const serverOf = new Map(available.map((t) => [t.name, t.server]))
+    for (;;) {
+      const reply = await this.#callLlm(messages, specs)
+      if (reply.calls.length === 0 || !tools) {
+        this.finish = reply.finish === 'tool_calls' ? 'stop' : reply.finish
+        return reply.text
+      }
+      if (this.hops >= settings.max_tool_hops) {
+        this.finish = 'tool_limit_reached'
+        const notice = `${reply.text ? '\n\n' : ''}[Stopped: this turn reached its limit of ${settings.max_tool_hops} rounds of tool calls, so the last tools asked for were not run.]`
+        this.emit.chunk({ type: 'text', data: notice })
+        return reply.text + notice
+      }
+      this.hops++
+      await this.options.store.append([
+        {
+          ...this.#event({ type: 'tool_call', role: 'assistant', content: reply.text, status: 'complete' }),
+          tool_calls: reply.calls,
+          model: this.model,
+        },
+      ])
+      this.#partial = ''
+      messages.push({ role: 'assistant', content: reply.text, tool_calls: reply.calls })
+      for (const call of reply.calls) {
+        this.emit.chunk({
+          type: 'tool_call',
+          data: {
+            id: call.id,
+            name: call.name,
+            server: serverOf.get(call.name) ?? null,
+            arguments: parsed(call.arguments),
+          },
+        })
+      }
+      const started = performance.now()
+      const results = await Promise.all(reply.calls.map((call) => this.#runTool(tools, call)))
+      this.#toolMs += performance.now() - started
+      messages.push(...results)
+    }
+  }
+
+  async #runTool(tools: ToolRunner, call: ToolCall): Promise<LlmMessage> {
+    const outcome = await tools.call(call.name, call.arguments, {
+      signal: this.signal,
+      onProgress: (p) => this.emit.chunk({ type: 'progress', data: { id: call.id, name: call.name, ...p } }),
+    })
+    await this.options.store.append([
+      {
+        ...this.#event({
+          type: 'tool_result',
+          role: 'tool',
+          content: outcome.content,
+          status: outcome.is_error ? 'error' : 'complete',
+        }),
+        tool_call_id: call.id,
+      },
+    ])
+    this.emit.chunk({
+      type: 'tool_result',
+      data: { id: call.id, name: call.name, is_error: outcome.is_error, content: outcome.content },
+    })
+    return { role: 'tool', tool_call_id: call.id, content: outcome.content }
+  }
+
+  async #callLlm(messages: LlmMessage[], tools: ToolSpec[]): Promise<Reply> {
+    const { payload } = this.request
+    const stream = payload.streaming ?? this.options.settings.streaming.enabled
     const started = performance.now()
+    const reply: Reply = { text: '', calls: [], finish: 'stop' }
+    let usage: Usage | undefined
     try {
-      for await (const event of this.llm.chat(
-        { messages, model: this.request.payload.model, stream },
-        this.signal,
-      )) {
+      const request = { messages, model: payload.model, stream, tools: tools.length ? tools : undefined }
+      for await (const event of this.options.llm.chat(request, this.signal)) {
         if (event.type === 'text') {
           this.#firstToken ??= performance.now()
-          this.#text += event.text
+          reply.text += event.text
+          this.#partial = reply.text
           this.emit.chunk({ type: 'text', data: event.text })
-        } else if (event.type === 'done') {
-          this.finishReason = event.finish_reason
-          this.usage = event.usage
+        } else if (event.type === 'tool_call') {
+          reply.calls.push(event.call)
+        } else {
+          reply.finish = event.finish_reason
+          usage = event.usage
           this.model = event.model
         }
       }
@@ -241,72 +323,115 @@ class Turn {
     } finally {
       this.#llmMs += performance.now() - started
     }
+    this.#addUsage(usage ?? this.#countUsage(messages, reply))
+    return reply
+  }
+
+  /** Where the provider reports no usage, the platform's own count stands in. */
+  #countUsage(messages: LlmMessage[], reply: Reply): Usage {
+    const prompt = messages.reduce(
+      (sum, m) => sum + MESSAGE_OVERHEAD + countTokens(m.content, this.model),
+      REPLY_PRIMING,
+    )
+    const completion =
+      countTokens(reply.text, this.model) +
+      reply.calls.reduce((n, c) => n + countTokens(c.arguments, this.model), 0)
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+  }
+
+  #addUsage(usage: Usage): void {
+    const sum = this.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+    this.usage = {
+      prompt_tokens: sum.prompt_tokens + usage.prompt_tokens,
+      completion_tokens: sum.completion_tokens + usage.completion_tokens,
+      total_tokens: sum.total_tokens + usage.total_tokens,
+    }
   }
 
   /** A turn that did not finish keeps what was said so far, marked as such. */
-  async #storeUnfinished(err: unknown, model: string): Promise<void> {
+  async #storeUnfinished(err: unknown): Promise<void> {
     if (!this.#began) return
-    const status = err instanceof TurnAborted || this.#text ? 'interrupted' : 'error'
-    await this.store.append([
-      {
-        ...this.#event({ type: 'assistant_message', role: 'assistant', content: this.#text, status }, model),
-        token_count: countTokens(this.#text, model),
-      },
+    const status = err instanceof TurnAborted || this.#partial ? 'interrupted' : 'error'
+    await this.options.store.append([
+      this.#event({ type: 'assistant_message', role: 'assistant', content: this.#partial, status }),
     ])
   }
 
-  #replay(answer: ChatEvent): Record<string, unknown> {
-    this.emit.chunk({ type: 'text', data: answer.content })
-    this.model = answer.model
+  /** The stored answer of a finished turn, sent again as one text chunk. */
+  #replay(events: ChatEvent[]): Record<string, unknown> {
+    const answer = events.at(-1)!
+    const text = events
+      .filter((e) => e.type === 'assistant_message' || e.type === 'tool_call')
+      .map((e) => e.content)
+      .join('')
+    this.emit.chunk({ type: 'text', data: text })
+    this.model = answer.model ?? this.model
     this.usage = answer.usage
     return {
       conversation_id: this.conversationId,
-      model: answer.model,
+      model: this.model,
       tokens: answer.usage?.total_tokens,
       usage: answer.usage,
       finish_reason: 'stop',
-      tool_hops: 0,
+      tool_hops: events.filter((e) => e.type === 'tool_call').length,
       duration_ms: Math.round(performance.now() - this.#started),
       replayed: true,
     }
   }
 
-  #event(
-    fields: Pick<NewEvent, 'type' | 'role' | 'content' | 'status'>,
-    model: string,
-  ): NewEvent & { token_count: number } {
+  #event(fields: Pick<NewEvent, 'type' | 'role' | 'content' | 'status'>): NewEvent {
     return {
       ...fields,
       conversation_id: this.conversationId,
       request_id: this.request.request_id,
       principal: this.request.principal,
-      token_count: countTokens(fields.content, model),
+      token_count: countTokens(fields.content, this.model),
     }
   }
 }
 
-/** The finished answer of a turn's events, if it finished. */
-function finalAnswer(events: ChatEvent[]): ChatEvent | undefined {
+/** Whether a turn's events end with its final answer. */
+function isFinished(events: ChatEvent[]): boolean {
   const last = events.at(-1)
-  return last?.type === 'assistant_message' && last.status === 'complete' && !last.tool_calls
-    ? last
-    : undefined
+  return last?.type === 'assistant_message' && last.status === 'complete'
 }
 
-/** History events as the LLM sees them: what was said, including answers cut short. */
-function toMessages(events: ChatEvent[]): LlmMessage[] {
+/**
+ * History events as the LLM sees them: what was said, including answers cut short. A tool call
+ * whose result was never stored (the turn was cut off) is left out: providers reject a call
+ * without its result.
+ */
+export function toMessages(events: ChatEvent[]): LlmMessage[] {
+  const answered = new Set(events.filter((e) => e.type === 'tool_result').map((e) => e.tool_call_id))
   const messages: LlmMessage[] = []
   for (const event of events) {
-    if (event.type === 'user_message') messages.push({ role: 'user', content: event.content })
-    else if (event.type === 'assistant_message' && event.content) {
-      messages.push({ role: 'assistant', content: event.content })
+    switch (event.type) {
+      case 'user_message':
+        messages.push({ role: 'user', content: event.content })
+        break
+      case 'assistant_message':
+        if (event.content) messages.push({ role: 'assistant', content: event.content })
+        break
+      case 'tool_call': {
+        const calls = (event.tool_calls ?? []).filter((c) => answered.has(c.id))
+        if (calls.length) messages.push({ role: 'assistant', content: event.content, tool_calls: calls })
+        else if (event.content) messages.push({ role: 'assistant', content: event.content })
+        break
+      }
+      case 'tool_result':
+        messages.push({ role: 'tool', tool_call_id: event.tool_call_id ?? '', content: event.content })
+        break
     }
   }
   return messages
 }
 
-function countMessages(messages: LlmMessage[], model: string): number {
-  return messages.reduce((sum, m) => sum + MESSAGE_OVERHEAD + countTokens(m.content, model), REPLY_PRIMING)
+function parsed(args: string): unknown {
+  try {
+    return JSON.parse(args)
+  } catch {
+    return args
+  }
 }
 
 /** The `error` field of a log line: the stable type, and the message (never a stack for 4xx). */

@@ -11,6 +11,7 @@ import {
   isPlatformError,
   withData,
 } from '../errors.js'
+import { openAiParameters } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 
 /** Enough of an error body to quote it; the rest is not worth waiting for. */
@@ -113,7 +114,7 @@ export class OpenAiProvider implements LlmProvider {
     if (request.tools?.length) {
       body.tools = request.tools.map((t) => ({
         type: 'function',
-        function: { name: t.name, description: t.description, parameters: t.input_schema },
+        function: { name: t.name, description: t.description, parameters: openAiParameters(t.input_schema) },
       }))
     }
     body.stream = request.stream

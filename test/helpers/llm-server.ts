@@ -52,7 +52,7 @@ const DEFAULT_TEXT = 'Hello from the stand-in.'
 const DEFAULT_USAGE = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }
 
 /** The default replier: a valid streaming or non-streaming answer, for tests that don't care. */
-function defaultReply(req: RecordedRequest): LlmReply {
+export function defaultReply(req: RecordedRequest): LlmReply {
   const model = typeof req.body?.model === 'string' ? (req.body.model as string) : undefined
   const opts = { usage: DEFAULT_USAGE, ...(model ? { model } : {}) }
   if (req.body?.stream === true) return { body: openAiStream(DEFAULT_TEXT.split(/(?= )/), opts) }
@@ -174,6 +174,40 @@ export function openAiStream(parts: string[], opts: ReplyOptions = {}): string {
     chunk([], { usage: opts.usage ?? DEFAULT_USAGE }),
     'data: [DONE]\n\n',
   ].join('')
+}
+
+/** An OpenAI SSE body of a reply that asks for tool calls (arguments in two fragments each). */
+export function openAiToolCalls(
+  calls: { id: string; name: string; arguments: unknown }[],
+  opts: ReplyOptions & { text?: string } = {},
+): string {
+  const model = opts.model ?? 'gpt-4o-mini'
+  const delta = (d: object, finish: string | null = null): string =>
+    `data: ${JSON.stringify({ id: 'chatcmpl-tools', object: 'chat.completion.chunk', created: 1763900000, model, choices: [{ index: 0, delta: d, finish_reason: finish }] })}\n\n`
+  const pieces = [delta({ role: 'assistant', content: opts.text ?? null })]
+  calls.forEach((call, index) => {
+    const args = typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments)
+    const cut = Math.floor(args.length / 2)
+    pieces.push(
+      delta({
+        tool_calls: [
+          {
+            index,
+            id: call.id,
+            type: 'function',
+            function: { name: call.name, arguments: args.slice(0, cut) },
+          },
+        ],
+      }),
+      delta({ tool_calls: [{ index, function: { arguments: args.slice(cut) } }] }),
+    )
+  })
+  pieces.push(delta({}, 'tool_calls'))
+  pieces.push(
+    `data: ${JSON.stringify({ id: 'chatcmpl-tools', object: 'chat.completion.chunk', created: 1763900000, model, choices: [], usage: opts.usage ?? DEFAULT_USAGE })}\n\n`,
+  )
+  pieces.push('data: [DONE]\n\n')
+  return pieces.join('')
 }
 
 /** A non-streaming `chat.completion` reply with `text` as its content. */

@@ -3,6 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
@@ -87,11 +88,13 @@ export async function startPlatform(options: {
   patch?: (config: ConfigObject) => void
   env?: Record<string, string>
   store?: ChatStore
+  /** servers_config.json's `mcpServers`. */
+  servers?: ConfigObject
 }): Promise<Platform> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-test-'))
   const config = baseConfig(options.baseUrl)
   options.patch?.(config)
-  await writeConfigFiles(dir, config)
+  await writeConfigFiles(dir, config, { mcpServers: options.servers ?? {} })
   const logs = new LogCapture()
   const app = await buildApp({ env: options.env ?? {}, cwd: dir, logStream: logs, store: options.store })
   await app.ready()
@@ -202,4 +205,19 @@ export function terminal(frames: Frame[]): Frame {
   const last = frames.at(-1)
   if (!last || !TERMINAL.has(last.status)) throw new Error(`no terminal frame in ${JSON.stringify(frames)}`)
   return last
+}
+
+/** The compiled demo MCP server (servers/demo.ts), as a servers_config.json entry. */
+export const DEMO_SERVER_PATH = fileURLToPath(new URL('../../servers/demo.js', import.meta.url))
+export function demoServer(extra: ConfigObject = {}): ConfigObject {
+  return { command: process.execPath, args: [DEMO_SERVER_PATH], ...extra }
+}
+
+/** Resolves once every MCP server has had its first try (ready or failed). */
+export async function mcpSettled(app: FastifyInstance, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!app.mcp.settled()) {
+    if (Date.now() > deadline) throw new Error(`MCP servers not settled: ${JSON.stringify(app.mcp.status())}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
 }

@@ -1,0 +1,269 @@
+// Our stdio client transport for MCP servers. Unlike the SDK's, it starts the child as the leader
+// of its own process group and ends the whole group: a server started through `npx` or a shell
+// leaves no grandchild behind, whether it is closed or dies on its own.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+
+export interface StdioTransportOptions {
+  command: string
+  args: string[]
+  /** The child's whole environment, used as it is. */
+  env: Record<string, string>
+  cwd?: string
+  /** Each line the server writes to stderr. */
+  onStderr?: (line: string) => void
+}
+
+/** How long a server gets to exit by itself once its stdin is closed. */
+const STDIN_GRACE_MS = 500
+/** How long the group gets between SIGTERM and SIGKILL. */
+const TERM_GRACE_MS = 1000
+/** How long to wait for the group to disappear after SIGKILL. */
+const KILL_WAIT_MS = 500
+/** How long a death is reported late, at most, so its stderr can be read to the end. */
+const EXIT_SETTLE_MS = 100
+const POLL_MS = 25
+const STDERR_LINES = 10
+const STDERR_LINE_MAX = 2000
+
+export class StdioTransport implements Transport {
+  onclose?: () => void
+  onerror?: (error: Error) => void
+  onmessage?: (message: JSONRPCMessage) => void
+
+  private child?: ChildProcessWithoutNullStreams
+  private readonly buffer = new ReadBuffer()
+  private readonly inbox: JSONRPCMessage[] = []
+  private delivering = false
+  private readonly stderrLines: string[] = []
+  private stderrPartial = ''
+  private exitStatus?: { code: number | null; signal: NodeJS.Signals | null }
+  private ending?: Promise<void>
+  /** Resolves once a dead child's pipes are read to the end (or a short while has passed). */
+  private drained?: Promise<void>
+  private finished = false
+
+  constructor(private readonly options: StdioTransportOptions) {}
+
+  /** The child's process id (also its process group id) once spawned. */
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  /** The last lines the server wrote to stderr: often the reason it failed. */
+  get stderrTail(): string[] {
+    const partial = this.stderrPartial.trim() ? [this.stderrPartial] : []
+    return [...this.stderrLines, ...partial].slice(-STDERR_LINES)
+  }
+
+  /** How the process ended (`exited with code 1`), undefined while it runs. */
+  get exitDescription(): string | undefined {
+    const status = this.exitStatus
+    if (!status) return undefined
+    return status.signal ? `was killed by ${status.signal}` : `exited with code ${String(status.code)}`
+  }
+
+  start(): Promise<void> {
+    if (this.child) return Promise.reject(new Error('StdioTransport already started'))
+    const { command, args, env, cwd } = this.options
+    let child: ChildProcessWithoutNullStreams
+    try {
+      // detached: the child leads a new process group, so the whole group can be signalled.
+      child = spawn(command, args, { env, cwd, stdio: 'pipe', detached: true, windowsHide: true })
+    } catch (err) {
+      // Arguments spawn refuses outright (a NUL byte in a path, …).
+      return Promise.reject(new Error(spawnFailure(command, cwd, err as NodeJS.ErrnoException)))
+    }
+    this.child = child
+    child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk))
+    child.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk))
+    // A write to a child that just died fails with EPIPE: reported, never thrown.
+    child.stdin.on('error', (err) => this.onerror?.(err))
+    child.once('exit', (code, signal) => this.onExit(code, signal))
+    return new Promise((resolve, reject) => {
+      child.once('spawn', () => {
+        child.on('error', (err) => this.onerror?.(err))
+        resolve()
+      })
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        if (child.pid !== undefined) return
+        reject(new Error(spawnFailure(command, cwd, err)))
+        this.finish()
+      })
+    })
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin
+    if (!stdin || this.exitStatus || this.finished || !stdin.writable) {
+      return Promise.reject(new Error('the server process is not running'))
+    }
+    // The callback runs once the line is handed to the OS: backpressure is the caller's wait.
+    return new Promise((resolve, reject) => {
+      stdin.write(serializeMessage(message), (err) => (err ? reject(err) : resolve()))
+    })
+  }
+
+  async close(): Promise<void> {
+    const child = this.child
+    if (child?.pid !== undefined) {
+      if (!this.exitStatus) {
+        // Closing stdin is the polite way to stop a stdio server: most exit on it at once.
+        child.stdin.end()
+        await this.waitFor(() => this.exitStatus !== undefined, STDIN_GRACE_MS)
+      }
+      await this.endGroup()
+      await this.drained
+    }
+    this.finish()
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exitStatus = { code, signal }
+    // Grandchildren outlive their parent unless the group is ended too.
+    void this.endGroup()
+    // The last stderr lines (often the reason) may still be in the pipe: wait for it to close,
+    // but not for long, in case a grandchild still holds it.
+    this.drained = new Promise<void>((resolve) => {
+      this.child?.once('close', () => resolve())
+      setTimeout(resolve, EXIT_SETTLE_MS).unref()
+    }).then(() => this.finish())
+  }
+
+  /** SIGTERM to the whole group, SIGKILL to what is left after a grace. Runs once. */
+  private endGroup(): Promise<void> {
+    this.ending ??= (async () => {
+      this.signalGroup('SIGTERM')
+      if (await this.waitFor(() => this.groupGone(), TERM_GRACE_MS)) return
+      this.signalGroup('SIGKILL')
+      await this.waitFor(() => this.groupGone(), KILL_WAIT_MS)
+    })()
+    return this.ending
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.child?.pid
+    if (pid === undefined) return
+    try {
+      if (process.platform === 'win32') this.child?.kill(signal)
+      else process.kill(-pid, signal)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') this.onerror?.(err as Error)
+    }
+  }
+
+  /** Whether the leader has exited and no other live process is left in its group. */
+  private async groupGone(): Promise<boolean> {
+    const pid = this.child?.pid
+    if (this.exitStatus === undefined) return false
+    if (pid === undefined || process.platform === 'win32') return true
+    try {
+      process.kill(-pid, 0)
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH'
+    }
+    // Where nobody reaps orphans (a container's init), dead grandchildren stay as zombies and
+    // still answer signal 0: they are gone for our purpose.
+    return process.platform === 'linux' && !(await liveGroupMember(pid))
+  }
+
+  private async waitFor(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (!(await done())) {
+      if (Date.now() >= deadline) return false
+      await sleep(POLL_MS)
+    }
+    return true
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    this.buffer.clear()
+    // What the server said before it went is still delivered, before the close.
+    for (let message = this.inbox.shift(); message !== undefined; message = this.inbox.shift()) {
+      this.onmessage?.(message)
+    }
+    this.onclose?.()
+  }
+
+  private onStdout(chunk: Buffer): void {
+    if (this.finished) return
+    try {
+      this.buffer.append(chunk)
+    } catch (err) {
+      this.onerror?.(err as Error)
+      return
+    }
+    for (;;) {
+      let message: JSONRPCMessage | null
+      try {
+        message = this.buffer.readMessage()
+      } catch (err) {
+        // The bad line is already consumed: report it and go on with the next one.
+        this.onerror?.(new Error(`the server wrote a line that is not JSON-RPC: ${(err as Error).message}`))
+        continue
+      }
+      if (message === null) break
+      this.inbox.push(message)
+    }
+    this.deliver()
+  }
+
+  /**
+   * Hands messages over one per macrotask. The SDK runs notification handlers a microtask late:
+   * a progress notification read together with its result would otherwise reach a request that
+   * is already settled, and be lost.
+   */
+  private deliver(): void {
+    if (this.delivering) return
+    const message = this.inbox.shift()
+    if (message === undefined) return
+    this.delivering = true
+    this.onmessage?.(message)
+    setImmediate(() => {
+      this.delivering = false
+      this.deliver()
+    })
+  }
+
+  private onStderr(chunk: Buffer): void {
+    const lines = (this.stderrPartial + chunk.toString('utf8')).split('\n')
+    this.stderrPartial = (lines.pop() ?? '').slice(-STDERR_LINE_MAX)
+    for (const raw of lines) {
+      const line = raw.replace(/\r$/, '').slice(0, STDERR_LINE_MAX)
+      if (line.trim() === '') continue
+      this.stderrLines.push(line)
+      if (this.stderrLines.length > STDERR_LINES) this.stderrLines.shift()
+      this.options.onStderr?.(line)
+    }
+  }
+}
+
+/** Whether a process of group `pgid` is alive and not a zombie, from /proc (Linux). */
+async function liveGroupMember(pgid: number): Promise<boolean> {
+  const entries = await readdir('/proc').catch(() => [] as string[])
+  const states = await Promise.all(
+    entries.filter((e) => /^\d+$/.test(e)).map((e) => readFile(`/proc/${e}/stat`, 'utf8').catch(() => '')),
+  )
+  return states.some((stat) => {
+    // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses, so read after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(pgrp) === pgid && state !== 'Z' && state !== 'X'
+  })
+}
+
+function spawnFailure(command: string, cwd: string | undefined, err: NodeJS.ErrnoException): string {
+  // A missing cwd is reported by spawn as ENOENT of the command, which would mislead.
+  if (cwd !== undefined && !existsSync(cwd)) {
+    return `cannot start "${command}": working directory not found: ${cwd}`
+  }
+  if (err.code === 'ENOENT') return `cannot start "${command}": command not found`
+  if (err.code === 'EACCES') return `cannot start "${command}": permission denied`
+  return `cannot start "${command}": ${err.message}`
+}

@@ -1,0 +1,60 @@
+// What the rest of the platform sees of the MCP servers: their tools under LLM-safe names, a way
+// to call one that never fails the turn, and each server's state for /ready.
+
+export type ServerState = 'connecting' | 'ready' | 'failed' | 'closed'
+
+export interface ServerStatus {
+  name: string
+  transport: 'stdio' | 'http' | 'sse'
+  state: ServerState
+  /** Why the last attempt failed, or why the server went away (no secrets). */
+  error?: string
+  /** Tools the LLM sees from this server (after allow/deny). */
+  tools: number
+  /** Failed connection attempts since the last success. */
+  attempts: number
+  /** The stdio child's process id while it runs. */
+  pid?: number
+}
+
+export interface RegisteredTool {
+  /** The name the LLM sees and calls: `SERVER__TOOL`, `[A-Za-z0-9_-]`, at most 64 characters. */
+  name: string
+  server: string
+  /** The tool's own name on its server. */
+  tool: string
+  description: string
+  /** The tool's input JSON Schema as the server gave it (always an object schema). */
+  input_schema: Record<string, unknown>
+  annotations?: Record<string, unknown>
+}
+
+export interface ToolProgress {
+  progress: number
+  total?: number
+  message?: string
+}
+
+export interface ToolOutcome {
+  /** The text the LLM gets as the tool's result. */
+  content: string
+  is_error: boolean
+}
+
+export interface ToolCallOptions {
+  /** The turn's signal: when it fires the call is cancelled on its server and the reason thrown. */
+  signal: AbortSignal
+  onProgress?: (progress: ToolProgress) => void
+}
+
+export interface ToolRunner {
+  /** Every tool of every ready server, as the LLM sees them. */
+  list(): RegisteredTool[]
+  /**
+   * Calls a tool by its LLM-facing name with the arguments exactly as the LLM wrote them. Never
+   * rejects for a failure of the tool (unknown name, invalid JSON or arguments, server down or
+   * dying, timeout, an isError result): those come back as `is_error: true` with a text the LLM
+   * can act on. Rejects only with the signal's reason when the signal fires.
+   */
+  call(name: string, args: string, options: ToolCallOptions): Promise<ToolOutcome>
+}
