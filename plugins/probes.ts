@@ -8,7 +8,13 @@ interface Check {
   [detail: string]: unknown
 }
 
-async function probes(fastify: FastifyInstance): Promise<void> {
+export interface ProbesOptions {
+  /** Removes secrets from what /ready reports (a failed server's reason quotes its stderr). */
+  redact?: (text: string) => string
+}
+
+async function probes(fastify: FastifyInstance, options: ProbesOptions): Promise<void> {
+  const redact = options.redact ?? ((text: string) => text)
   let closing = false
   fastify.addHook('preClose', () => {
     closing = true
@@ -29,9 +35,11 @@ async function probes(fastify: FastifyInstance): Promise<void> {
     // traffic arrives once the tools that can be had are there. A failed server shows its reason.
     if (mcp) checks.mcp = { ready: mcp.settled(), servers: mcp.status() }
     const ready = !closing && Object.values(checks).every((c) => c.ready)
+    const body = { status: closing ? 'shutting_down' : ready ? 'ready' : 'not_ready', checks }
     return reply
       .code(ready ? 200 : 503)
-      .send({ status: closing ? 'shutting_down' : ready ? 'ready' : 'not_ready', checks })
+      .type('application/json')
+      .send(redact(JSON.stringify(body)))
   })
 }
 

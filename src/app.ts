@@ -58,7 +58,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     })
     await app.register(chatRoutePlugin, { redact: (text) => redactor.redact(text) })
-    await app.register(probesPlugin)
+    await app.register(probesPlugin, { redact: (text) => redactor.redact(text) })
     return app
   } catch (err) {
     await app.close().catch(() => undefined)

@@ -3,13 +3,44 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
-import { baseConfig, Client, writeConfigFiles } from './helpers/platform.js'
+import { baseConfig, Client, DEMO_SERVER_PATH, writeConfigFiles } from './helpers/platform.js'
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Processes of a process group that still run (a zombie has ended; only its parent's reaping is due). */
+async function liveMembers(pgid: number): Promise<string[]> {
+  const live: string[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // pid (comm) state ppid pgrp …; comm may hold spaces, so split after its closing parenthesis.
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(group) === pgid && state !== 'Z') live.push(stat.slice(0, stat.lastIndexOf(')') + 1))
+  }
+  return live
+}
+
+async function untilReady(url: string): Promise<any> {
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(url)
+    if (res.ok) return res.json()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error('never ready')
+}
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
 
@@ -79,10 +110,14 @@ test('an unknown command or flag: usage and exit 64', async () => {
   assert.match(r.stderr, /unknown command 'launch'[\s\S]*Usage: mcp-platform/)
 })
 
-async function startServer(llmUrl: string, dir: string): Promise<{ r: Run; url: string }> {
+async function startServer(
+  llmUrl: string,
+  dir: string,
+  servers: Record<string, unknown> = {},
+): Promise<{ r: Run; url: string }> {
   const config = baseConfig(llmUrl)
   config.websocket.port = 0
-  const { configPath, serversPath } = await writeConfigFiles(dir, config)
+  const { configPath, serversPath } = await writeConfigFiles(dir, config, { mcpServers: servers })
   // MCP_*_PATH instead of flags: the environment route works too.
   const r = run(['start'], { MCP_CONFIG_PATH: configPath, MCP_SERVERS_CONFIG_PATH: serversPath })
   const port = await new Promise<number>((resolve, reject) => {
@@ -102,7 +137,15 @@ test('start serves chat; SIGTERM mid-stream: 1001 for the client, the turn store
   const llm = await startLlmServer()
   const dir = await tempDir()
   try {
-    const { r, url } = await startServer(llm.baseUrl, dir)
+    // An MCP server started through a shell, so it has a grandchild: neither may outlive us.
+    const shell = {
+      command: 'sh',
+      args: ['-c', `sleep 300 & exec "${process.execPath}" "${DEMO_SERVER_PATH}"`],
+    }
+    const { r, url } = await startServer(llm.baseUrl, dir, { demo: shell })
+    const ready = await untilReady(url.replace('ws:', 'http:').replace('/ws/chat', '/ready'))
+    const pid = ready.checks.mcp.servers[0].pid as number
+    assert.ok(alive(pid))
     const client = await Client.connect(url)
     llm.reply({ body: openAiStream(['Hello', ', wor', 'ld']) })
     const frames = await client.chatAndWait('ok', { text: 'hi' })
@@ -133,6 +176,8 @@ test('start serves chat; SIGTERM mid-stream: 1001 for the client, the turn store
     assert.equal(logged.outcome, 'cancelled')
     assert.equal(logged.stopped_by, 'shutdown')
     assert.ok(lines.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'))
+    // The MCP server's whole process group is gone: the server and the shell's `sleep`.
+    assert.deepEqual(await liveMembers(pid), [], 'nothing of its process group still runs')
   } finally {
     await llm.close()
     await rm(dir, { recursive: true, force: true })
