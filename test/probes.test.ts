@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import WebSocket from 'ws'
 import { MemoryStore } from '../src/store/memory.js'
 import { startLlmServer } from './helpers/llm-server.js'
-import { startPlatform } from './helpers/platform.js'
+import { Client, demoServer, mcpSettled, startPlatform, terminal } from './helpers/platform.js'
 
 test('/health is 200; /ready names each dependency', async () => {
   const llm = await startLlmServer()
@@ -66,6 +66,44 @@ test('/ready is 503 once shutdown has begun', async () => {
     assert.equal(res.status, 503)
     await closing
     ws.terminate()
+  } finally {
+    await platform.close()
+    await llm.close()
+  }
+})
+
+test('/ready shows an MCP server whose command does not exist as failed, with the reason', async () => {
+  const llm = await startLlmServer()
+  const platform = await startPlatform({
+    baseUrl: llm.baseUrl,
+    servers: { ghost: { command: 'mcp-platform-no-such-command' }, demo: demoServer() },
+    patch: (c) => {
+      c.mcp.connection = { max_reconnect_attempts: 2, connection_timeout: 5, initial_reconnect_delay: 0.05 }
+    },
+  })
+  try {
+    // The platform serves before any server has connected.
+    const client = await Client.inject(platform.app)
+    client.send({ action: 'ping', request_id: 'early', payload: {} })
+    assert.equal(terminal(await client.request('early')).status, 'complete')
+    client.close()
+
+    await mcpSettled(platform.app)
+    const deadline = Date.now() + 5000
+    let ghost: any
+    do {
+      const res = await platform.app.inject('/ready')
+      assert.equal(res.statusCode, 200, 'a failed MCP server does not hold readiness back')
+      ghost = res.json().checks.mcp.servers.find((s: any) => s.name === 'ghost')
+      if (ghost.error?.includes('gave up')) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    } while (Date.now() < deadline)
+    assert.equal(ghost.state, 'failed')
+    assert.match(ghost.error, /ENOENT|not found|no such/i)
+    assert.match(ghost.error, /gave up after 2 reconnect attempts/)
+    assert.equal(ghost.attempts, 3)
+    const demo = platform.app.mcp.status().find((s) => s.name === 'demo')!
+    assert.equal(demo.state, 'ready')
   } finally {
     await platform.close()
     await llm.close()
