@@ -30,6 +30,7 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
     tools,
     settings: fastify.config.chat.service,
     log,
+    debugTokens: fastify.config.debug_tokens,
   })
   warmUp(fastify.llm.model)
   const auth = new Authenticator(fastify.config)
@@ -38,6 +39,10 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
   let closing = false
 
   fastify.decorateRequest('principal', ANONYMOUS)
+  fastify.addHook('onClose', () => {
+    service.close()
+    return Promise.resolve()
+  })
 
   // Before the HTTP server stops: end running turns (stored as interrupted, clients told), then
   // close every socket with 1001.
@@ -59,6 +64,7 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
   fastify.get('/ws/chat', { websocket: true, onRequest: authenticate }, (socket, request) => {
     const connection = new ChatConnection(socket, {
       service,
+      store: fastify.chatStore,
       tools,
       principal: request.principal,
       log,

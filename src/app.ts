@@ -10,6 +10,7 @@ import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import chatRoutePlugin from '../plugins/chat-route.js'
 import probesPlugin from '../plugins/probes.js'
 import { selectProtocol } from './chat/auth.js'
+import { isInstanceAlive } from './chat/instance.js'
 import { storeProblem, wireProblem } from './config/support.js'
 import type { PlatformConfig } from './config/types.js'
 import { ConfigError } from './errors.js'
@@ -44,7 +45,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(configPlugin, configOptions(options))
     redactor.add(app.config.secrets)
     app.log.level = app.config.logging.level
-    await app.register(chatStorePlugin, { store: options.store })
+    await app.register(chatStorePlugin, { store: options.store, isLive: isInstanceAlive })
     await app.register(llmProviderPlugin, { provider: options.llm })
     await app.register(mcpRegistryPlugin, { env: options.env })
     await app.register(websocket, {

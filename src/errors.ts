@@ -30,6 +30,11 @@ export const InputTooLargeError = createError<[number, number]>(
   'The text has %d characters; the limit is %d',
   413,
 )
+export const ContextTooLargeError = createError<[number, number, number]>(
+  'CONTEXT_TOO_LARGE',
+  'The message takes %d tokens; with the system prompt and tool schemas (%d more) that exceeds the context budget of %d tokens',
+  413,
+)
 export const InternalError = createError('INTERNAL', 'Internal error', 500)
 export const LlmUpstreamError = createError<[string]>(
   'LLM_UPSTREAM_ERROR',
@@ -72,6 +77,7 @@ export const CLIENT_ERRORS = [
   LlmBadResponseError,
   ShuttingDownError,
   LlmTimeoutError,
+  ContextTooLargeError,
 ] as const
 
 /** Shape shared by every error above: `code` is the stable name, `statusCode` the protocol number. */

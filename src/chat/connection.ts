@@ -2,6 +2,7 @@
 // body is guarded: nothing a client sends may throw out of here or crash the process.
 import type { WebSocket, RawData } from 'ws'
 import {
+  ConversationNotFoundError,
   InternalError,
   InvalidFrameError,
   RequestInProgressError,
@@ -13,6 +14,7 @@ import {
   type PlatformError,
 } from '../errors.js'
 import type { ToolRunner } from '../mcp/types.js'
+import type { ChatStore } from '../store/types.js'
 import { checkFrame, type ChunkBody, type ClientFrame, type ErrorBody, type ServerFrame } from './protocol.js'
 import { TurnAborted, describeError, type ChatService, type TurnEndReason } from './service.js'
 
@@ -24,6 +26,8 @@ export interface ConnectionLogger {
 
 export interface ConnectionOptions {
   service: ChatService
+  /** Conversations, for `get_history` and `list_conversations`. */
+  store: ChatStore
   /** The MCP tools (for `list_tools`); none when absent. */
   tools?: ToolRunner
   principal: string
@@ -115,6 +119,9 @@ export class ChatConnection {
         }))
         return this.#send({ request_id: id, status: 'complete', result: { tools } })
       }
+      case 'list_conversations':
+      case 'get_history':
+        return void this.#read(frame)
       case 'cancel': {
         const target = this.#turns.get(frame.payload.target_request_id)
         if (!target) return this.#sendError(id, new RequestNotFoundError(frame.payload.target_request_id))
@@ -123,6 +130,28 @@ export class ChatConnection {
       }
       case 'chat':
         return this.#startTurn(id, frame.payload)
+    }
+  }
+
+  /** Reads of the store, scoped to this connection's principal. */
+  async #read(frame: Extract<ClientFrame, { action: 'list_conversations' | 'get_history' }>): Promise<void> {
+    const { principal } = this.#options
+    try {
+      if (frame.action === 'list_conversations') {
+        const { limit = 20, before } = frame.payload
+        const conversations = await this.#options.store.listConversations(principal, { limit, before })
+        return this.#send({ request_id: frame.request_id, status: 'complete', result: { conversations } })
+      }
+      const { conversation_id, limit = 100, before_seq } = frame.payload
+      const events = await this.#options.store.history(principal, conversation_id, {
+        limit,
+        beforeSeq: before_seq,
+      })
+      if (!events) return this.#sendError(frame.request_id, new ConversationNotFoundError(conversation_id))
+      const visible = events.map(({ instance: _instance, principal: _principal, ...event }) => event)
+      this.#send({ request_id: frame.request_id, status: 'complete', result: { events: visible } })
+    } catch (err) {
+      this.#sendError(frame.request_id, err)
     }
   }
 

@@ -65,11 +65,54 @@ export const ListToolsPayload = Type.Object(
   },
 )
 
+export const ListConversationsPayload = Type.Object(
+  {
+    limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 100, description: 'At most this many (default 20).' }),
+    ),
+    before: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description:
+          'Only conversations updated before this time (the `updated` of the last one seen), for paging.',
+      }),
+    ),
+  },
+  {
+    ...strict,
+    description:
+      'This principal\'s conversations, newest first; answered `{"conversations": [{"id", "created", "updated", "title"}]}` (title: the first user text, cut).',
+  },
+)
+export const GetHistoryPayload = Type.Object(
+  {
+    conversation_id: Type.String({ minLength: 1, maxLength: 128, description: 'The conversation to read.' }),
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        description: 'At most this many events, the newest (default 100).',
+      }),
+    ),
+    before_seq: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Only events with a smaller `seq`, for paging back.' }),
+    ),
+  },
+  {
+    ...strict,
+    description:
+      'The conversation\'s events in `seq` order; answered `{"events": [...]}` (fields: id, conversation_id, seq, timestamp, type, role, content, tool_calls, tool_call_id, request_id, model, usage, token_count, status). Unknown or not yours: 404.',
+  },
+)
+
 /** Every action this version serves, with its payload schema. */
 export const PAYLOADS = {
   chat: ChatPayload,
   cancel: CancelPayload,
   list_tools: ListToolsPayload,
+  list_conversations: ListConversationsPayload,
+  get_history: GetHistoryPayload,
   ping: PingPayload,
 } satisfies Record<string, TObject>
 

@@ -15,7 +15,9 @@ import {
 import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
 import type { ToolRunner } from '../mcp/types.js'
 import type { ChatEvent, ChatStore, NewEvent } from '../store/types.js'
-import { countTokens } from '../tokens/counter.js'
+import { buildContext, type HistoryMessage } from '../tokens/context.js'
+import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
+import { closeInstance, openInstance } from './instance.js'
 import type { ChatPayload, ChunkBody } from './protocol.js'
 
 export type TurnEndReason = 'cancel' | 'disconnect' | 'shutdown'
@@ -51,18 +53,17 @@ export interface ChatServiceOptions {
   tools?: ToolRunner
   settings: PlatformConfig['chat']['service']
   log: TurnLogger
+  /** DEBUG_TOKENS=1: log each turn's token accounting. */
+  debugTokens?: boolean
 }
 
 type Outcome = 'complete' | 'replayed' | 'cancelled' | 'error'
 export type TurnFinish = Exclude<FinishReason, 'tool_calls'> | 'tool_limit_reached'
 
-// Per message, chat formats add a few tokens of framing (role, separators); OpenAI documents 3,
-// plus 3 that prime the reply.
-const MESSAGE_OVERHEAD = 3
-const REPLY_PRIMING = 3
-
 export class ChatService {
   readonly #options: ChatServiceOptions
+  /** This service's instance id, stored with each turn it runs (see instance.ts). */
+  readonly instance = openInstance()
   /** Conversations with a turn running in this process: one turn at a time each. */
   readonly #busy = new Set<string>()
   /** `principal \0 request_id` of the turns running in this process. */
@@ -70,6 +71,11 @@ export class ChatService {
 
   constructor(options: ChatServiceOptions) {
     this.#options = options
+  }
+
+  /** From now on, turns left unfinished by this service count as dead: they may run again. */
+  close(): void {
+    closeInstance(this.instance)
   }
 
   /** Runs one turn; resolves with the `complete` metadata, or throws (TurnAborted when stopped). */
@@ -90,12 +96,21 @@ export class ChatService {
     if (this.#busy.has(conversationId)) throw new ConversationBusyError(conversationId)
 
     this.#running.add(requestKey)
+    const claimed = [conversationId]
     this.#busy.add(conversationId)
-    const turn = new Turn(this.#options, request, conversationId, emit, signal)
+    // A retry continues the conversation of its first attempt, which may be another one.
+    const claim = (id: string): boolean => {
+      if (claimed.includes(id)) return true
+      if (this.#busy.has(id)) return false
+      this.#busy.add(id)
+      claimed.push(id)
+      return true
+    }
+    const turn = new Turn(this.#options, request, conversationId, emit, signal, this.instance)
     let outcome: Outcome = 'error'
     let failure: unknown
     try {
-      const metadata = await turn.run(create)
+      const metadata = await turn.run(create, claim)
       outcome = metadata.replayed === true ? 'replayed' : 'complete'
       return metadata
     } catch (err) {
@@ -104,7 +119,7 @@ export class ChatService {
       throw err
     } finally {
       this.#running.delete(requestKey)
-      this.#busy.delete(conversationId)
+      for (const id of claimed) this.#busy.delete(id)
       this.#logTurn(turn, outcome, failure)
     }
   }
@@ -152,9 +167,10 @@ class Turn {
   constructor(
     readonly options: ChatServiceOptions,
     readonly request: TurnRequest,
-    readonly conversationId: string,
+    public conversationId: string,
     readonly emit: TurnEmitter,
     readonly signal: AbortSignal,
+    readonly instance: string,
   ) {
     this.model = request.payload.model ?? options.llm.model
   }
@@ -169,31 +185,62 @@ class Turn {
     }
   }
 
-  async run(create: boolean): Promise<Record<string, unknown>> {
+  async run(create: boolean, claim: (conversationId: string) => boolean): Promise<Record<string, unknown>> {
     const { store, settings } = this.options
     const { principal, request_id, payload } = this.request
-    const history = create ? [] : await store.history(principal, this.conversationId)
-    if (!history) throw new ConversationNotFoundError(this.conversationId)
-
     const began = await store.beginTurn(
-      this.#event({ type: 'user_message', role: 'user', content: payload.text, status: 'complete' }),
+      {
+        ...this.#event({ type: 'user_message', role: 'user', content: payload.text, status: 'complete' }),
+        instance: this.instance,
+      },
       create,
     )
     if (began.outcome === 'not_found') throw new ConversationNotFoundError(this.conversationId)
-    this.emit.processing({ conversation_id: this.conversationId })
-    if (began.outcome === 'duplicate' && isFinished(began.events)) return this.#replay(began.events)
+    if (began.outcome === 'duplicate') {
+      // Finished: answered again from the store. Otherwise a live instance is running it.
+      if (!isFinished(began.events)) throw new RequestInProgressError(request_id)
+      this.conversationId = began.events[0]?.conversation_id ?? this.conversationId
+      this.emit.processing({ conversation_id: this.conversationId })
+      return this.#replay(began.events)
+    }
     this.#began = true
+    this.conversationId = began.event.conversation_id
+    if (!claim(this.conversationId)) {
+      const busy = new ConversationBusyError(this.conversationId)
+      await this.#storeUnfinished(busy)
+      throw busy
+    }
+    this.emit.processing({ conversation_id: this.conversationId })
 
-    // A failed or cancelled turn run again: its earlier events are not history of itself.
-    const earlier =
-      began.outcome === 'duplicate' ? history.filter((e) => e.request_id !== request_id) : history
-    const messages: LlmMessage[] = [
-      { role: 'system', content: settings.system_prompt },
-      ...toMessages(earlier),
-      { role: 'user', content: payload.text },
-    ]
     try {
-      const answer = await this.#converse(messages)
+      const stored = await store.history(principal, this.conversationId)
+      // Earlier attempts of this same request are not history of itself.
+      const history = (stored ?? []).filter((e) => e.request_id !== request_id)
+      const available = this.options.tools?.list() ?? []
+      const specs = available.map((t) => ({
+        name: t.name,
+        description: t.description,
+        input_schema: t.input_schema,
+      }))
+      const { messages, accounting } = buildContext({
+        system: settings.system_prompt,
+        tools: specs,
+        history: toHistory(history),
+        user: payload.text,
+        userTokens: began.event.token_count,
+        model: this.model,
+        maxTokens: settings.context.max_tokens,
+        reserveTokens: settings.context.reserve_tokens,
+        preserveRecent: settings.context.preserve_recent,
+      })
+      if (this.options.debugTokens) {
+        this.options.log.info(
+          { request_id, conversation_id: this.conversationId, tokens: accounting },
+          'token accounting',
+        )
+      }
+      const serverOf = new Map(available.map((t) => [t.name, t.server]))
+      const answer = await this.#converse(messages, specs, serverOf)
       await store.append([
         {
           ...this.#event({
@@ -222,15 +269,8 @@ class Turn {
   }
 
   /** LLM calls and tool rounds until an answer; returns the final reply's text. */
-  async #converse(messages: LlmMessage[]): Promise<string> {
+  async #converse(messages: LlmMessage[], specs: ToolSpec[], serverOf: Map<string, string>): Promise<string> {
     const { tools, settings } = this.options
-    const available = tools?.list() ?? []
-    const specs: ToolSpec[] = available.map((t) => ({
-      name: t.name,
-      description: t.description,
-      input_schema: t.input_schema,
-    }))
-    const serverOf = new Map(available.map((t) => [t.name, t.server]))
     for (;;) {
       const reply = await this.#callLlm(messages, specs)
       if (reply.calls.length === 0 || !tools) {
@@ -246,8 +286,13 @@ class Turn {
       this.hops++
       await this.options.store.append([
         {
-          ...this.#event({ type: 'tool_call', role: 'assistant', content: reply.text, status: 'complete' }),
-          tool_calls: reply.calls,
+          ...this.#event({
+            type: 'tool_call',
+            role: 'assistant',
+            content: reply.text,
+            status: 'complete',
+            tool_calls: reply.calls,
+          }),
           model: this.model,
         },
       ])
@@ -283,8 +328,8 @@ class Turn {
           role: 'tool',
           content: outcome.content,
           status: outcome.is_error ? 'error' : 'complete',
+          tool_call_id: call.id,
         }),
-        tool_call_id: call.id,
       },
     ])
     this.emit.chunk({
@@ -323,19 +368,18 @@ class Turn {
     } finally {
       this.#llmMs += performance.now() - started
     }
-    this.#addUsage(usage ?? this.#countUsage(messages, reply))
+    this.#addUsage(usage ?? this.#countUsage(messages, tools, reply))
     return reply
   }
 
   /** Where the provider reports no usage, the platform's own count stands in. */
-  #countUsage(messages: LlmMessage[], reply: Reply): Usage {
-    const prompt = messages.reduce(
-      (sum, m) => sum + MESSAGE_OVERHEAD + countTokens(m.content, this.model),
-      REPLY_PRIMING,
-    )
+  #countUsage(messages: LlmMessage[], tools: ToolSpec[], reply: Reply): Usage {
+    const prompt =
+      messages.reduce((sum, m) => sum + countMessage(m, this.model), REPLY_PRIMING) +
+      countTools(tools, this.model)
     const completion =
       countTokens(reply.text, this.model) +
-      reply.calls.reduce((n, c) => n + countTokens(c.arguments, this.model), 0)
+      reply.calls.reduce((n, c) => n + countTokens(c.name + c.arguments, this.model), 0)
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
   }
 
@@ -379,14 +423,19 @@ class Turn {
     }
   }
 
-  #event(fields: Pick<NewEvent, 'type' | 'role' | 'content' | 'status'>): NewEvent {
-    return {
+  /** A new event of this turn, its token count computed once, as the LLM will see it. */
+  #event(
+    fields: Pick<NewEvent, 'type' | 'role' | 'content' | 'status' | 'tool_calls' | 'tool_call_id'>,
+  ): NewEvent {
+    const event: NewEvent = {
       ...fields,
       conversation_id: this.conversationId,
       request_id: this.request.request_id,
       principal: this.request.principal,
-      token_count: countTokens(fields.content, this.model),
     }
+    const message = messageOf(event)
+    event.token_count = message ? countMessage(message, this.model) : countTokens(event.content, this.model)
+    return event
   }
 }
 
@@ -396,34 +445,52 @@ function isFinished(events: ChatEvent[]): boolean {
   return last?.type === 'assistant_message' && last.status === 'complete'
 }
 
-/**
- * History events as the LLM sees them: what was said, including answers cut short. A tool call
- * whose result was never stored (the turn was cut off) is left out: providers reject a call
- * without its result.
- */
-export function toMessages(events: ChatEvent[]): LlmMessage[] {
-  const answered = new Set(events.filter((e) => e.type === 'tool_result').map((e) => e.tool_call_id))
-  const messages: LlmMessage[] = []
-  for (const event of events) {
-    switch (event.type) {
-      case 'user_message':
-        messages.push({ role: 'user', content: event.content })
-        break
-      case 'assistant_message':
-        if (event.content) messages.push({ role: 'assistant', content: event.content })
-        break
-      case 'tool_call': {
-        const calls = (event.tool_calls ?? []).filter((c) => answered.has(c.id))
-        if (calls.length) messages.push({ role: 'assistant', content: event.content, tool_calls: calls })
-        else if (event.content) messages.push({ role: 'assistant', content: event.content })
-        break
-      }
-      case 'tool_result':
-        messages.push({ role: 'tool', tool_call_id: event.tool_call_id ?? '', content: event.content })
-        break
-    }
+/** An event as the message the LLM sees; undefined for events that are not said (meta). */
+function messageOf(
+  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id'>,
+): LlmMessage | undefined {
+  switch (event.type) {
+    case 'user_message':
+      return { role: 'user', content: event.content }
+    case 'assistant_message':
+      return { role: 'assistant', content: event.content }
+    case 'tool_call':
+      return { role: 'assistant', content: event.content, tool_calls: event.tool_calls ?? [] }
+    case 'tool_result':
+      return { role: 'tool', tool_call_id: event.tool_call_id ?? '', content: event.content }
+    default:
+      return undefined
   }
-  return messages
+}
+
+/**
+ * History events as the LLM sees them, each with the token count stored with it: what was said,
+ * including answers cut short. A request tried more than once speaks through its latest attempt
+ * only. A tool call whose result was never stored (its turn was cut off) is left out: providers
+ * reject a call without its result.
+ */
+export function toHistory(events: ChatEvent[]): HistoryMessage[] {
+  const latest = new Map<string, number>()
+  for (const e of events) if (e.type === 'user_message') latest.set(e.request_id, e.seq)
+  const current = events.filter((e) => e.seq >= (latest.get(e.request_id) ?? 0))
+  const answered = new Set(current.filter((e) => e.type === 'tool_result').map((e) => e.tool_call_id))
+  const history: HistoryMessage[] = []
+  for (const event of current) {
+    if (event.type === 'assistant_message' && !event.content) continue
+    if (event.type === 'tool_call') {
+      const calls = (event.tool_calls ?? []).filter((c) => answered.has(c.id))
+      if (calls.length < (event.tool_calls?.length ?? 0)) {
+        // Its stored count covers calls that are left out: counted again.
+        if (calls.length)
+          history.push({ message: { role: 'assistant', content: event.content, tool_calls: calls } })
+        else if (event.content) history.push({ message: { role: 'assistant', content: event.content } })
+        continue
+      }
+    }
+    const message = messageOf(event)
+    if (message) history.push({ message, tokens: event.token_count })
+  }
+  return history
 }
 
 function parsed(args: string): unknown {

@@ -3,7 +3,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { PlatformConfig } from './types.js'
 
-export const AVAILABLE_STORES: readonly string[] = ['memory']
+export const AVAILABLE_STORES: readonly string[] = ['memory', 'jsonl']
 export const AVAILABLE_WIRES: readonly string[] = ['openai']
 
 export function storeProblem(config: PlatformConfig): ConfigProblem | undefined {

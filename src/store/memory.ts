@@ -1,12 +1,17 @@
 // The `memory` repository: everything in this process, gone at exit. For tests and trials.
 import { randomUUID } from 'node:crypto'
+import { eventProblem } from './event-schema.js'
 import {
+  mayRunAgain,
+  newestFirst,
+  StoreError,
   titleOf,
   type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
   type ConversationSummary,
   type NewEvent,
+  type StoreOptions,
   type StoreStatus,
 } from './types.js'
 
@@ -17,31 +22,44 @@ interface Conversation {
 }
 
 export class MemoryStore implements ChatStore {
+  readonly #isLive: (instance: string) => boolean
   readonly #conversations = new Map<string, Conversation>()
-  /** `principal \0 request_id` → conversation id. */
+  /** `principal \0 request_id` → the conversation of its first event. */
   readonly #requests = new Map<string, string>()
 
+  constructor(options: Partial<StoreOptions> = {}) {
+    this.#isLive = options.isLive ?? (() => true)
+  }
+
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult> {
-    const key = requestKey(message.principal, message.request_id)
-    const existing = this.#requests.get(key)
-    if (existing !== undefined) {
-      const events = this.#conversations.get(existing)?.events ?? []
-      return Promise.resolve({
-        outcome: 'duplicate',
-        events: events.filter((e) => e.request_id === message.request_id),
-      })
+    return settle(() => this.#beginTurn(message, create))
+  }
+
+  #beginTurn(message: NewEvent, create: boolean): BeginTurnResult {
+    const original = this.#requests.get(requestKey(message.principal, message.request_id))
+    if (original !== undefined) {
+      const events = this.#conversations
+        .get(original)!
+        .events.filter((e) => e.request_id === message.request_id)
+      const start = events.findLastIndex((e) => e.type === 'user_message')
+      const latest = events.slice(Math.max(0, start))
+      const attempt = { instance: latest[0]?.instance, last: latest.at(-1)! }
+      if (!mayRunAgain(attempt, this.#isLive)) {
+        return { outcome: 'duplicate', events: latest.map((e) => ({ ...e })) }
+      }
+      const [event] = this.#append([{ ...message, conversation_id: original }])
+      return { outcome: 'started', event: event!, retry: true }
     }
     const conversation = this.#conversations.get(message.conversation_id)
     if (create ? conversation !== undefined : conversation?.principal !== message.principal) {
-      return Promise.resolve({ outcome: 'not_found' })
+      return { outcome: 'not_found' }
     }
     const [event] = this.#append([message])
-    this.#requests.set(key, message.conversation_id)
-    return Promise.resolve({ outcome: 'started', event: event! })
+    return { outcome: 'started', event: event!, retry: false }
   }
 
   append(events: NewEvent[]): Promise<ChatEvent[]> {
-    return Promise.resolve(this.#append(events))
+    return settle(() => this.#append(events))
   }
 
   history(
@@ -53,7 +71,7 @@ export class MemoryStore implements ChatStore {
     if (conversation?.principal !== principal) return Promise.resolve(undefined)
     let events = conversation.events
     if (options.beforeSeq !== undefined) events = events.slice(0, Math.max(0, options.beforeSeq - 1))
-    if (options.limit !== undefined) events = events.slice(-options.limit)
+    if (options.limit !== undefined) events = events.slice(Math.max(0, events.length - options.limit))
     return Promise.resolve(events.map((e) => ({ ...e })))
   }
 
@@ -67,8 +85,8 @@ export class MemoryStore implements ChatStore {
           c.principal === principal && (options.before === undefined || c.summary.updated < options.before),
       )
       .map((c) => ({ ...c.summary }))
-      .sort((a, b) => (a.updated < b.updated ? 1 : a.updated > b.updated ? -1 : 0))
-    return Promise.resolve(mine.slice(0, options.limit))
+      .sort(newestFirst)
+    return Promise.resolve(mine.slice(0, Math.max(0, options.limit)))
   }
 
   status(): StoreStatus {
@@ -80,6 +98,12 @@ export class MemoryStore implements ChatStore {
   }
 
   #append(events: NewEvent[]): ChatEvent[] {
+    // All or nothing, as in the other repositories: check every event before storing any.
+    for (const event of events) {
+      const problem = eventProblem({ ...event, id: 'x', seq: 1, timestamp: new Date().toISOString() })
+      if (problem)
+        throw new StoreError('STORE_INVALID_EVENT', `the event does not fit the schema: ${problem}`)
+    }
     return events.map((event) => {
       const timestamp = new Date().toISOString()
       let conversation = this.#conversations.get(event.conversation_id)
@@ -91,11 +115,16 @@ export class MemoryStore implements ChatStore {
         }
         this.#conversations.set(event.conversation_id, conversation)
       }
-      const stored: ChatEvent = { ...event, id: randomUUID(), seq: conversation.events.length + 1, timestamp }
+      // The JSON round trip drops undefined fields, so this store returns what a durable one would.
+      const stored = JSON.parse(
+        JSON.stringify({ ...event, id: randomUUID(), seq: conversation.events.length + 1, timestamp }),
+      ) as ChatEvent
       conversation.events.push(stored)
       conversation.summary.updated = timestamp
       if (!conversation.summary.title && event.type === 'user_message')
         conversation.summary.title = titleOf(event.content)
+      const key = requestKey(event.principal, event.request_id)
+      if (!this.#requests.has(key)) this.#requests.set(key, event.conversation_id)
       return { ...stored }
     })
   }
@@ -103,4 +132,13 @@ export class MemoryStore implements ChatStore {
 
 function requestKey(principal: string, requestId: string): string {
   return `${principal}\u0000${requestId}`
+}
+
+/** A synchronous step as a promise: a refusal rejects rather than throws. */
+function settle<T>(step: () => T): Promise<T> {
+  try {
+    return Promise.resolve(step())
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+  }
 }

@@ -1,7 +1,7 @@
 // The chat store's record and interface (architecture.md, Events). One interface, several
-// repositories: `memory` now; `jsonl` (one file shared by several processes) and `postgres` come
-// behind the same methods, so every method is one atomic step a repository can do under one lock
-// or in one transaction.
+// repositories: `memory` (one process), `jsonl` (one file shared by several processes), `postgres`
+// later; every method is one atomic step a repository can do under one lock or in one
+// transaction, so the contract (test/store-contract.test.ts) holds across processes.
 import type { ToolCall, Usage } from '../llm/types.js'
 
 export type EventType =
@@ -27,6 +27,8 @@ export interface ChatEvent {
   usage?: Usage
   token_count?: number
   status: EventStatus
+  /** On a user_message: the platform process running the turn (see src/chat/instance.ts). */
+  instance?: string
 }
 
 /** What a caller gives; the store assigns id, seq and timestamp. */
@@ -41,39 +43,109 @@ export interface ConversationSummary {
 }
 
 export type BeginTurnResult =
-  | { outcome: 'started'; event: ChatEvent }
-  /** This principal already used this request_id: the turn's events so far, in order. */
+  /**
+   * The user message is appended. `retry`: this request_id ran before and its latest attempt
+   * ended unfinished or died with its process; the event then lands in that attempt's
+   * conversation, whatever conversation the caller named (`event.conversation_id` tells).
+   */
+  | { outcome: 'started'; event: ChatEvent; retry: boolean }
+  /**
+   * This principal's request_id is finished (the last event is a complete assistant_message) or
+   * still running in a live instance: the events of its latest attempt, from its user_message on.
+   */
   | { outcome: 'duplicate'; events: ChatEvent[] }
-  /** The conversation does not exist, or belongs to someone else (the two look the same). */
+  /**
+   * create=false: the conversation does not exist or belongs to someone else (the two look the
+   * same); create=true: the id is already taken.
+   */
   | { outcome: 'not_found' }
 
 export interface StoreStatus {
   ready: boolean
   type: string
   detail?: string
+  /** Repository details for /ready (the jsonl path and event count, …). */
+  [detail: string]: unknown
+}
+
+/** What every repository takes besides its own settings. */
+export interface StoreOptions {
+  /** Whether the platform instance that began a turn still runs (src/chat/instance.ts). */
+  isLive: (instance: string) => boolean
 }
 
 export interface ChatStore {
   /**
-   * Atomically: unless this principal already has a turn with this request_id, append the user
-   * message that starts it. `create` says whether the conversation is new (created by this event)
-   * or must already exist and belong to the principal.
+   * The one atomic "start this turn unless it already ran" step, across every process sharing the
+   * store. Started (the message appended) when this principal has no event with this
+   * request_id, or its latest attempt ended unfinished (the request's last event is an
+   * interrupted or error assistant_message), or that attempt's user_message names an instance
+   * that `isLive` says is gone. A duplicate otherwise (finished, or running in a live instance).
+   * `create` says whether the conversation is new (created by this event) or must already
+   * exist and belong to the principal; a retry ignores it (see BeginTurnResult).
    */
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult>
-  /** Append events of one conversation in order; they get consecutive seqs. */
+  /** Append events in order; each gets the next seq of its conversation. */
   append(events: NewEvent[]): Promise<ChatEvent[]>
-  /** Events of a conversation in seq order; undefined when not found for this principal. */
+  /**
+   * Events of a conversation ascending by seq: of those with seq < beforeSeq, the last `limit`.
+   * Undefined when it does not exist or belongs to someone else.
+   */
   history(
     principal: string,
     conversationId: string,
     options?: { limit?: number; beforeSeq?: number },
   ): Promise<ChatEvent[] | undefined>
+  /** The principal's conversations, newest `updated` first; `before`: strictly older than it. */
   listConversations(
     principal: string,
     options: { limit: number; before?: string },
   ): Promise<ConversationSummary[]>
   status(): StoreStatus
+  /** Flushes pending appends, then releases everything (files, locks, connections). */
   close(): Promise<void>
+}
+
+/** The state of a request's latest attempt, as beginTurn sees it. */
+export interface Attempt {
+  /** The `instance` of the attempt's user_message. */
+  instance: string | undefined
+  /** The request's last event. */
+  last: Pick<ChatEvent, 'type' | 'status'>
+}
+
+/** Whether a request's latest attempt may run again (beginTurn's rule, shared by repositories). */
+export function mayRunAgain(attempt: Attempt, isLive: (instance: string) => boolean): boolean {
+  const { last, instance } = attempt
+  if (last.type === 'assistant_message') return last.status !== 'complete'
+  // Still open: it runs unless its process is known to be gone. Without an instance nothing says
+  // so, and running a turn twice is worse than a 409.
+  return instance !== undefined && !isLive(instance)
+}
+
+/** Newest `updated` first; equal times by id, so every repository pages the same way. */
+export function newestFirst(a: ConversationSummary, b: ConversationSummary): number {
+  if (a.updated !== b.updated) return a.updated < b.updated ? 1 : -1
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
+}
+
+export type StoreErrorCode =
+  | 'STORE_CLOSED'
+  | 'STORE_INVALID_EVENT'
+  | 'STORE_LOCK_TIMEOUT'
+  | 'STORE_LOCK_COMPROMISED'
+  | 'STORE_WRITE_FAILED'
+
+/** A write the store refused or could not make; nothing of it was acknowledged. */
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'StoreError'
+  }
 }
 
 export const TITLE_CHARS = 80

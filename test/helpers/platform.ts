@@ -90,8 +90,10 @@ export async function startPlatform(options: {
   store?: ChatStore
   /** servers_config.json's `mcpServers`. */
   servers?: ConfigObject
+  /** Use this folder (kept at close) instead of a new temporary one: for restarts. */
+  dir?: string
 }): Promise<Platform> {
-  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-test-'))
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'mcp-platform-test-')))
   const config = baseConfig(options.baseUrl)
   options.patch?.(config)
   await writeConfigFiles(dir, config, { mcpServers: options.servers ?? {} })
@@ -104,7 +106,7 @@ export async function startPlatform(options: {
     logs,
     close: async () => {
       await app.close()
-      await rm(dir, { recursive: true, force: true })
+      if (!options.dir) await rm(dir, { recursive: true, force: true })
     },
   }
 }

@@ -1,0 +1,168 @@
+// The context of one turn: the system prompt, the tool schemas, as much history as the budget
+// allows, and the new user message (architecture.md, data flow step 3).
+//
+// History is cut into units that are kept or left out whole: an assistant message with tool calls
+// together with their results (providers reject a call without its result, and a result without
+// its call), every other message alone. Units are taken newest first; the kept history is always a
+// contiguous suffix, because a conversation with a hole in the middle reads as something nobody
+// said.
+//
+// The last `preserveRecent` messages are kept even when they alone exceed the budget, and the
+// accounting says `over_budget: true`. Dropping them would hide the exchange the new message most
+// likely refers to, and the model would answer confidently without it; an over-full context, by
+// contrast, is loud (the provider refuses it) and usually still fits, because `max_tokens` is the
+// platform's budget, not the model's window, and `reserve_tokens` leaves room besides.
+import { ContextTooLargeError, withData } from '../errors.js'
+import type { LlmMessage, ToolSpec } from '../llm/types.js'
+import { countMessage, countTools, REPLY_PRIMING } from './counter.js'
+
+export interface HistoryMessage {
+  message: LlmMessage
+  /** `countMessage(message)`, as stored with the message's event; computed when absent. */
+  tokens?: number
+}
+
+export interface ContextInput {
+  system: string
+  tools: ToolSpec[]
+  /** The conversation so far, oldest first. */
+  history: HistoryMessage[]
+  /** The new user message. */
+  user: string
+  /** `countMessage` of the new user message when it is already known (stored with its event). */
+  userTokens?: number
+  model: string
+  maxTokens: number
+  reserveTokens: number
+  preserveRecent: number
+}
+
+/** What the context costs, for DEBUG_TOKENS and the turn's log. */
+export interface ContextAccounting {
+  /** `maxTokens - reserveTokens`. */
+  budget: number
+  system: number
+  tools: number
+  user: number
+  /** Tokens that prime the reply, once per request. */
+  reply_priming: number
+  /** Every history message given, kept or not. */
+  history_total: number
+  history_kept: number
+  messages_kept: number
+  /** History messages not sent: older ones past the budget, and orphan tool results. */
+  messages_trimmed: number
+  /** Tool results whose call is not in the history (included in `messages_trimmed`). */
+  orphans_dropped: number
+  /** How many of the kept messages were kept by `preserveRecent`, whatever their size. */
+  messages_preserved: number
+  total: number
+  /** `total > budget`: the preserved messages alone did not fit. */
+  over_budget: boolean
+  /** Each sent message's tokens, in the order of `messages`. */
+  per_message: number[]
+}
+
+export interface ContextResult {
+  /** The system prompt, the kept history, the new user message. */
+  messages: LlmMessage[]
+  accounting: ContextAccounting
+}
+
+interface Counted {
+  message: LlmMessage
+  tokens: number
+}
+
+interface Unit {
+  entries: Counted[]
+  tokens: number
+}
+
+/** Throws ContextTooLargeError (413) when the system prompt, tools and new message alone do not fit. */
+export function buildContext(input: ContextInput): ContextResult {
+  const { model } = input
+  const budget = input.maxTokens - input.reserveTokens
+  const systemMessage: LlmMessage = { role: 'system', content: input.system }
+  const userMessage: LlmMessage = { role: 'user', content: input.user }
+  const system = countMessage(systemMessage, model)
+  const tools = countTools(input.tools, model)
+  const user = input.userTokens ?? countMessage(userMessage, model)
+  const fixed = system + tools + REPLY_PRIMING + user
+  if (fixed > budget) {
+    throw withData(new ContextTooLargeError(user, fixed - user, budget), {
+      message_tokens: user,
+      system_tokens: system,
+      tool_tokens: tools,
+      budget,
+    })
+  }
+
+  const { units, total: historyTotal, orphans } = toUnits(input.history, model)
+  // Newest first: the units covering the last `preserveRecent` messages whatever they cost, then
+  // older ones while they fit, stopping at the first that does not.
+  let start = units.length
+  let kept = 0
+  let preserved = 0
+  while (start > 0 && preserved < input.preserveRecent) {
+    const unit = units[--start]!
+    kept += unit.tokens
+    preserved += unit.entries.length
+  }
+  const room = budget - fixed
+  while (start > 0 && kept + units[start - 1]!.tokens <= room) kept += units[--start]!.tokens
+
+  const sent = units.slice(start).flatMap((u) => u.entries)
+  const total = fixed + kept
+  return {
+    messages: [systemMessage, ...sent.map((e) => e.message), userMessage],
+    accounting: {
+      budget,
+      system,
+      tools,
+      user,
+      reply_priming: REPLY_PRIMING,
+      history_total: historyTotal,
+      history_kept: kept,
+      messages_kept: sent.length,
+      messages_trimmed: input.history.length - sent.length,
+      orphans_dropped: orphans,
+      messages_preserved: preserved,
+      total,
+      over_budget: total > budget,
+      per_message: [system, ...sent.map((e) => e.tokens), user],
+    },
+  }
+}
+
+/** History as units, each message counted once; tool results without their call are dropped. */
+function toUnits(
+  history: HistoryMessage[],
+  model: string,
+): { units: Unit[]; total: number; orphans: number } {
+  const units: Unit[] = []
+  let total = 0
+  let orphans = 0
+  // The unit of the last assistant message with tool calls, while its results follow it.
+  let open: { unit: Unit; ids: Set<string> } | undefined
+  for (const { message, tokens } of history) {
+    const entry = { message, tokens: tokens ?? countMessage(message, model) }
+    total += entry.tokens
+    if (message.role === 'tool') {
+      if (open?.ids.has(message.tool_call_id)) {
+        open.unit.entries.push(entry)
+        open.unit.tokens += entry.tokens
+      } else {
+        orphans++
+      }
+      continue
+    }
+    const unit = { entries: [entry], tokens: entry.tokens }
+    units.push(unit)
+    open =
+      message.role === 'assistant' && message.tool_calls?.length
+        ? { unit, ids: new Set(message.tool_calls.map((c) => c.id)) }
+        : undefined
+  }
+  return { units, total, orphans }
+}

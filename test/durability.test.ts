@@ -1,0 +1,162 @@
+// Conversations on the jsonl store survive restarts, and request_ids hold across processes that
+// share the file: replayed when finished, 409 while running in a live process, run again when
+// the process that ran it died.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openAiStream, startLlmServer } from './helpers/llm-server.js'
+import {
+  baseConfig,
+  Client,
+  startPlatform,
+  terminal,
+  textOf,
+  writeConfigFiles,
+  type ConfigObject,
+} from './helpers/platform.js'
+
+const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
+const jsonl = (c: ConfigObject) => {
+  c.store = { type: 'jsonl', path: 'events.jsonl', fsync: true }
+}
+
+test('a chat, a restart, then get_history has it and the same request_id is replayed', async () => {
+  const llm = await startLlmServer()
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-durable-'))
+  try {
+    let platform = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
+    let client = await Client.inject(platform.app)
+    llm.reply({ body: openAiStream(['Kept ', 'on disk.']) })
+    const first = await client.chatAndWait('keep-1', { text: 'Remember this' })
+    const conversationId = first[0]!.metadata!.conversation_id
+    client.close()
+    await platform.close()
+
+    platform = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
+    client = await Client.inject(platform.app)
+    client.send({ action: 'get_history', request_id: 'h', payload: { conversation_id: conversationId } })
+    const history = terminal(await client.request('h')).result!.events as any[]
+    assert.deepEqual(
+      history.map((e) => [e.type, e.content]),
+      [
+        ['user_message', 'Remember this'],
+        ['assistant_message', 'Kept on disk.'],
+      ],
+    )
+    const calls = llm.requests.length
+    const again = await client.chatAndWait('keep-1', { text: 'Remember this' })
+    assert.equal(llm.requests.length, calls, 'the LLM was not called again')
+    assert.equal(textOf(again), 'Kept on disk.')
+    assert.equal(terminal(again).metadata!.replayed, true)
+    assert.equal(terminal(again).metadata!.conversation_id, conversationId)
+    client.close()
+    await platform.close()
+  } finally {
+    await llm.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+interface Proc {
+  child: ChildProcess
+  url: string
+  exited: Promise<number | null>
+}
+
+async function startProcess(dir: string, baseUrl: string): Promise<Proc> {
+  const config = baseConfig(baseUrl)
+  jsonl(config)
+  config.websocket.port = 0
+  const { configPath, serversPath } = await writeConfigFiles(dir, config)
+  const child = spawn(process.execPath, [SERVER, 'start', '--config', configPath, '--servers', serversPath], {
+    env: { PATH: process.env.PATH ?? '' },
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  let out = ''
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 10_000)
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /"msg":"Server listening at http:\/\/127\.0\.0\.1:(\d+)"/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    })
+  })
+  return { child, url: `ws://127.0.0.1:${port}/ws/chat`, exited }
+}
+
+test('a request_id running in another process is 409; once finished there, it is replayed here', async () => {
+  const llm = await startLlmServer()
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-shared-'))
+  try {
+    const other = await startProcess(dir, llm.baseUrl)
+    const here = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
+    try {
+      llm.reply({ body: openAiStream(['slow ', 'answer ', 'there']), chunkSize: 30, delayMs: 150 })
+      const there = await Client.connect(other.url)
+      there.chat('shared-1', { text: 'run over there' })
+      await there.until((f) => f.some((x) => x.request_id === 'shared-1' && x.status === 'chunk'))
+
+      const client = await Client.inject(here.app)
+      const busy = await client.chatAndWait('shared-1', { text: 'run over there' })
+      assert.deepEqual(
+        busy.map((f) => [f.status, f.error?.code, f.error?.type]),
+        [['error', 409, 'REQUEST_IN_PROGRESS']],
+      )
+      const finished = await there.request('shared-1')
+      assert.equal(terminal(finished).status, 'complete')
+      const replay = await client.chatAndWait('shared-1', { text: 'run over there' })
+      assert.equal(terminal(replay).metadata!.replayed, true)
+      assert.equal(textOf(replay), 'slow answer there')
+      client.close()
+      there.close()
+    } finally {
+      await here.close()
+      other.child.kill('SIGTERM')
+      await other.exited
+    }
+  } finally {
+    await llm.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('a turn whose process was killed runs again with the same request_id, in its conversation', async () => {
+  const llm = await startLlmServer()
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-crash-'))
+  try {
+    const doomed = await startProcess(dir, llm.baseUrl)
+    llm.reply({ body: openAiStream(['never ', 'finished ', 'this']), chunkSize: 30, delayMs: 300 })
+    const there = await Client.connect(doomed.url)
+    there.chat('crash-1', { text: 'this will be cut off' })
+    await there.until((f) => f.some((x) => x.request_id === 'crash-1' && x.status === 'chunk'))
+    const conversationId = there.frames[0]!.metadata!.conversation_id
+    doomed.child.kill('SIGKILL')
+    await doomed.exited
+
+    const here = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
+    try {
+      llm.reply({ body: openAiStream(['Done ', 'this time.']) })
+      const client = await Client.inject(here.app)
+      // Sent without its conversation_id, as a client resending after a dropped connection may.
+      const retried = await client.chatAndWait('crash-1', { text: 'this will be cut off' })
+      assert.equal(terminal(retried).status, 'complete')
+      assert.equal(terminal(retried).metadata!.conversation_id, conversationId)
+      assert.equal(textOf(retried), 'Done this time.')
+      const sent = llm.requests.at(-1)!.body.messages as { role: string; content: string }[]
+      assert.equal(sent.filter((m) => m.content === 'this will be cut off').length, 1)
+      client.close()
+    } finally {
+      await here.close()
+    }
+  } finally {
+    await llm.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
