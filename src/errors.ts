@@ -62,6 +62,32 @@ export const ShuttingDownError = createError(
   503,
 )
 
+/** Failures of the conversation store, by code: the store is unavailable (503) or was handed an invalid event (500, a bug). */
+export const STORE_ERRORS = {
+  STORE_CLOSED: { status: 503, meaning: 'the store is closed (the server is shutting down)' },
+  STORE_LOCK_TIMEOUT: { status: 503, meaning: 'the event log stayed locked by another process for too long' },
+  STORE_LOCK_COMPROMISED: {
+    status: 503,
+    meaning: 'the event log lock was lost mid-write; nothing was written',
+  },
+  STORE_WRITE_FAILED: { status: 503, meaning: 'the event log could not be written or synced' },
+  STORE_INVALID_EVENT: { status: 500, meaning: 'an event did not fit the event schema (a bug)' },
+} as const
+export type StoreErrorCode = keyof typeof STORE_ERRORS
+
+export class StoreError extends Error implements PlatformError {
+  readonly statusCode: number
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'StoreError'
+    this.statusCode = STORE_ERRORS[code].status
+  }
+}
+
 /** Every error a client can receive, in the order the docs list them. */
 export const CLIENT_ERRORS = [
   InvalidFrameError,

@@ -1,7 +1,7 @@
 // Renders docs/protocol.md from the protocol's TypeBox schemas and the error catalogue, so the
 // documentation cannot drift from what the server checks (test/protocol-doc.test.ts compares).
 import type { TObject, TSchema } from '@sinclair/typebox'
-import { CLIENT_ERRORS } from '../errors.js'
+import { CLIENT_ERRORS, STORE_ERRORS } from '../errors.js'
 import { ISSUE_TYPES, PAYLOADS, REQUEST_ID_PATTERN } from './protocol.js'
 
 /** The actions of protocol version 1 (shared/spec/protocol.md); those not in PAYLOADS come later. */
@@ -52,6 +52,9 @@ function errorsTable(): string {
     const e = new E()
     return `| ${e.statusCode} | \`${e.code}\` | ${e.message.replaceAll('%s', '…').replaceAll('%d', 'N')} |`
   })
+  for (const [code, { status, meaning }] of Object.entries(STORE_ERRORS)) {
+    rows.push(`| ${status} | \`${code}\` | The conversation store failed: ${meaning} |`)
+  }
   return ['| code | type | message |', '| --- | --- | --- |', ...rows, ''].join('\n')
 }
 

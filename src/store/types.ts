@@ -129,24 +129,7 @@ export function newestFirst(a: ConversationSummary, b: ConversationSummary): num
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
 }
 
-export type StoreErrorCode =
-  | 'STORE_CLOSED'
-  | 'STORE_INVALID_EVENT'
-  | 'STORE_LOCK_TIMEOUT'
-  | 'STORE_LOCK_COMPROMISED'
-  | 'STORE_WRITE_FAILED'
-
-/** A write the store refused or could not make; nothing of it was acknowledged. */
-export class StoreError extends Error {
-  constructor(
-    readonly code: StoreErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.name = 'StoreError'
-  }
-}
+export { StoreError, type StoreErrorCode } from '../errors.js'
 
 export const TITLE_CHARS = 80
 
