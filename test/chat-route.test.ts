@@ -292,15 +292,24 @@ describe('frames', () => {
 })
 
 describe('cancel', () => {
-  test('cancel stops a running turn; the provider sees its connection closed', async () => {
+  test('cancel stops a running turn at once; the provider sees its connection closed', async (t) => {
     const before = llm.closedEarly()
-    llm.reply({ body: openAiStream(['one ', 'two ', 'three ', 'four']), chunkSize: 30, delayMs: 100 })
+    // The provider pauses 3 s between pieces: a cancel that waited for it would show.
+    llm.reply({ body: openAiStream(['one ', 'two ', 'three ', 'four']), chunkSize: 200, delayMs: 3000 })
     const client = await Client.inject(platform.app)
     client.chat('slow', { text: 'count' })
-    await client.until((f) => f.some((x) => x.request_id === 'slow' && x.status === 'chunk'))
+    await client.until((f) => f.some((x) => x.request_id === 'slow' && x.status === 'chunk'), 10_000)
+    const chunksBefore = client.frames.filter((f) => f.status === 'chunk').length
+    const sent = performance.now()
     client.send({ action: 'cancel', request_id: 'k1', payload: { target_request_id: 'slow' } })
     const cancel = await client.request('k1')
     const turn = await client.request('slow')
+    t.diagnostic(`cancelled ${Math.round(performance.now() - sent)} ms after the cancel was sent`)
+    assert.equal(
+      client.frames.filter((f) => f.status === 'chunk').length,
+      chunksBefore,
+      'no more of the answer came between the cancel and the end of the turn',
+    )
     await llm.waitForClosedEarly(before + 1)
     const unknown = await (async () => {
       client.send({ action: 'cancel', request_id: 'k2', payload: { target_request_id: 'nothing' } })

@@ -541,3 +541,22 @@ test('plugin: a bad environment and a bad file are reported together', async () 
     await app.close()
   }
 })
+
+test('the anthropic wire takes a temperature of 0..1 only', async () => {
+  const paths = await folder({
+    config: (c) => {
+      c.llm.active = 'anthropic'
+      c.llm.providers.anthropic = {
+        api_key: 'a-literal-key',
+        model: 'claude-x',
+        temperature: 1.5,
+        max_tokens: 100,
+        top_p: 1,
+      }
+    },
+  })
+  const problems = await problemsOf(load(paths))
+  assert.deepEqual(problems, [
+    'llm.providers.anthropic.temperature: must be between 0 and 1 for the anthropic wire, got 1.5',
+  ])
+})

@@ -3,25 +3,20 @@
 // the process that ran it died.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
-import {
-  baseConfig,
-  Client,
-  startPlatform,
-  terminal,
-  textOf,
-  writeConfigFiles,
-  type ConfigObject,
-} from './helpers/platform.js'
+import { startPlatformProcess } from './helpers/process.js'
+import { baseConfig, Client, startPlatform, terminal, textOf, type ConfigObject } from './helpers/platform.js'
 
-const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
 const jsonl = (c: ConfigObject) => {
   c.store = { type: 'jsonl', path: 'events.jsonl', fsync: true }
+}
+const jsonlConfig = (baseUrl: string) => {
+  const config = baseConfig(baseUrl)
+  jsonl(config)
+  return config
 }
 
 test('a chat, a restart, then get_history has it and the same request_id is replayed', async () => {
@@ -61,41 +56,11 @@ test('a chat, a restart, then get_history has it and the same request_id is repl
   }
 })
 
-interface Proc {
-  child: ChildProcess
-  url: string
-  exited: Promise<number | null>
-}
-
-async function startProcess(dir: string, baseUrl: string): Promise<Proc> {
-  const config = baseConfig(baseUrl)
-  jsonl(config)
-  config.websocket.port = 0
-  const { configPath, serversPath } = await writeConfigFiles(dir, config)
-  const child = spawn(process.execPath, [SERVER, 'start', '--config', configPath, '--servers', serversPath], {
-    env: { PATH: process.env.PATH ?? '' },
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  let out = ''
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 10_000)
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-      const m = /"msg":"Server listening at http:\/\/127\.0\.0\.1:(\d+)"/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(Number(m[1]))
-      }
-    })
-  })
-  return { child, url: `ws://127.0.0.1:${port}/ws/chat`, exited }
-}
-
 test('a request_id running in another process is 409; once finished there, it is replayed here', async () => {
   const llm = await startLlmServer()
   const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-shared-'))
   try {
-    const other = await startProcess(dir, llm.baseUrl)
+    const other = await startPlatformProcess(dir, jsonlConfig(llm.baseUrl))
     const here = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
     try {
       llm.reply({ body: openAiStream(['slow ', 'answer ', 'there']), chunkSize: 30, delayMs: 150 })
@@ -131,7 +96,7 @@ test('a turn whose process was killed runs again with the same request_id, in it
   const llm = await startLlmServer()
   const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-crash-'))
   try {
-    const doomed = await startProcess(dir, llm.baseUrl)
+    const doomed = await startPlatformProcess(dir, jsonlConfig(llm.baseUrl))
     llm.reply({ body: openAiStream(['never ', 'finished ', 'this']), chunkSize: 30, delayMs: 300 })
     const there = await Client.connect(doomed.url)
     there.chat('crash-1', { text: 'this will be cut off' })

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
 import { baseConfig, Client, DEMO_SERVER_PATH, writeConfigFiles } from './helpers/platform.js'
+import { SERVER, startPlatformProcess } from './helpers/process.js'
 
 function alive(pid: number): boolean {
   try {
@@ -41,8 +42,6 @@ async function untilReady(url: string): Promise<any> {
   }
   throw new Error('never ready')
 }
-
-const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
 
 interface Run {
   child: ChildProcess
@@ -110,29 +109,6 @@ test('an unknown command or flag: usage and exit 64', async () => {
   assert.match(r.stderr, /unknown command 'launch'[\s\S]*Usage: mcp-platform/)
 })
 
-async function startServer(
-  llmUrl: string,
-  dir: string,
-  servers: Record<string, unknown> = {},
-): Promise<{ r: Run; url: string }> {
-  const config = baseConfig(llmUrl)
-  config.websocket.port = 0
-  const { configPath, serversPath } = await writeConfigFiles(dir, config, { mcpServers: servers })
-  // MCP_*_PATH instead of flags: the environment route works too.
-  const r = run(['start'], { MCP_CONFIG_PATH: configPath, MCP_SERVERS_CONFIG_PATH: serversPath })
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listen line: ${r.stdout}${r.stderr}`)), 10_000)
-    r.child.stdout!.on('data', () => {
-      const m = /"msg":"Server listening at http:\/\/127\.0\.0\.1:(\d+)"/.exec(r.stdout)
-      if (m) {
-        clearTimeout(timer)
-        resolve(Number(m[1]))
-      }
-    })
-  })
-  return { r, url: `ws://127.0.0.1:${port}/ws/chat` }
-}
-
 test('start serves chat; SIGTERM mid-stream: 1001 for the client, the turn stored as interrupted, exit 0', async () => {
   const llm = await startLlmServer()
   const dir = await tempDir()
@@ -142,8 +118,9 @@ test('start serves chat; SIGTERM mid-stream: 1001 for the client, the turn store
       command: 'sh',
       args: ['-c', `sleep 300 & exec "${process.execPath}" "${DEMO_SERVER_PATH}"`],
     }
-    const { r, url } = await startServer(llm.baseUrl, dir, { demo: shell })
-    const ready = await untilReady(url.replace('ws:', 'http:').replace('/ws/chat', '/ready'))
+    const r = await startPlatformProcess(dir, baseConfig(llm.baseUrl), { demo: shell })
+    const { url } = r
+    const ready = await untilReady(`${r.http}/ready`)
     const pid = ready.checks.mcp.servers[0].pid as number
     assert.ok(alive(pid))
     const client = await Client.connect(url)
@@ -168,7 +145,8 @@ test('start serves chat; SIGTERM mid-stream: 1001 for the client, the turn store
     const turn = client.frames.filter((f) => f.request_id === 'long')
     assert.equal(turn.at(-1)!.status, 'error')
     assert.equal(turn.at(-1)!.error!.code, 503)
-    const lines = r.stdout
+    const lines = r
+      .stdout()
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l))
@@ -188,7 +166,8 @@ test('a second signal during shutdown exits at once', async () => {
   const llm = await startLlmServer()
   const dir = await tempDir()
   try {
-    const { r, url } = await startServer(llm.baseUrl, dir)
+    const r = await startPlatformProcess(dir, baseConfig(llm.baseUrl))
+    const { url } = r
     // A client that stops reading never answers the closing handshake, so the graceful close
     // waits for it; the second signal must not.
     const ws = new WebSocket(url)
@@ -199,7 +178,7 @@ test('a second signal during shutdown exits at once', async () => {
     r.child.kill('SIGINT')
     const exit = await r.exited
     assert.equal(exit.code, 1)
-    assert.match(r.stdout, /second SIGINT, exiting/)
+    assert.match(r.stdout(), /second SIGINT, exiting/)
     ws.terminate()
   } finally {
     await llm.close()

@@ -45,18 +45,33 @@ interface RunningTurn {
 }
 
 export const CLOSE_GOING_AWAY = 1001
+/**
+ * Bytes handed to the socket but not yet flushed to the network above which a turn stops reading
+ * its LLM stream, and below which it goes on: a client that reads slowly, or not at all, holds the
+ * provider back instead of making this process buffer the whole answer.
+ */
+export const HIGH_WATER_BYTES = 256 * 1024
+export const LOW_WATER_BYTES = 64 * 1024
 
 export class ChatConnection {
   readonly #socket: WebSocket
   readonly #options: ConnectionOptions
   /** Requests of this connection still running, by request_id. */
   readonly #turns = new Map<string, RunningTurn>()
+  /** Bytes sent but not yet flushed to the network. */
+  #unflushed = 0
+  readonly #drainWaiters = new Set<() => void>()
 
   constructor(socket: WebSocket, options: ConnectionOptions) {
     this.#socket = socket
     this.#options = options
     socket.on('message', (data, isBinary) => this.#guard(() => this.#onMessage(data, isBinary)))
-    socket.on('close', () => this.#guard(() => this.#abortAll('disconnect')))
+    socket.on('close', () =>
+      this.#guard(() => {
+        this.#abortAll('disconnect')
+        this.#wakeDrainWaiters()
+      }),
+    )
     socket.on('error', (err) => this.#options.log.warn({ error: describeError(err) }, 'websocket error'))
   }
 
@@ -65,7 +80,9 @@ export class ChatConnection {
    * the closing handshake within `handshakeMs` is cut off, so it cannot hold up the shutdown.
    */
   async shutdown(handshakeMs: number): Promise<void> {
-    await Promise.allSettled(this.#abortAll('shutdown'))
+    const running = [...this.#turns.values()].map((turn) => turn.done)
+    this.#abortAll('shutdown')
+    await Promise.allSettled(running)
     if (this.#socket.readyState === this.#socket.CLOSED) return
     const closed = new Promise((resolve) => this.#socket.once('close', resolve))
     this.#socket.close(CLOSE_GOING_AWAY, 'server shutting down')
@@ -74,11 +91,8 @@ export class ChatConnection {
     clearTimeout(timer)
   }
 
-  #abortAll(reason: TurnEndReason): Promise<void>[] {
-    return [...this.#turns.values()].map((turn) => {
-      turn.controller.abort(new TurnAborted(reason))
-      return turn.done
-    })
+  #abortAll(reason: TurnEndReason): void {
+    for (const turn of this.#turns.values()) turn.controller.abort(new TurnAborted(reason))
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -165,6 +179,7 @@ export class ChatConnection {
         this.#send({ request_id: id, status: 'processing', metadata })
       },
       chunk: (chunk: ChunkBody) => this.#send({ request_id: id, status: 'chunk', chunk }),
+      drained: (signal: AbortSignal) => this.#drained(signal),
     }
     this.#turns.set(id, turn)
     turn.done = this.#options.service
@@ -206,7 +221,39 @@ export class ChatConnection {
   }
 
   #send(frame: ServerFrame): void {
-    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(frame))
+    if (this.#socket.readyState !== this.#socket.OPEN) return
+    const data = JSON.stringify(frame)
+    const size = Buffer.byteLength(data)
+    this.#unflushed += size
+    // Called once the frame is written out to the network (or the socket failed).
+    this.#socket.send(data, () => {
+      this.#unflushed -= size
+      if (this.#unflushed <= LOW_WATER_BYTES) this.#wakeDrainWaiters()
+    })
+  }
+
+  /** Resolves at once while the client keeps up; otherwise once it has caught up, or on abort. */
+  #drained(signal: AbortSignal): Promise<void> {
+    if (
+      this.#unflushed <= HIGH_WATER_BYTES ||
+      this.#socket.readyState !== this.#socket.OPEN ||
+      signal.aborted
+    ) {
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#drainWaiters.delete(done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      this.#drainWaiters.add(done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  #wakeDrainWaiters(): void {
+    for (const wake of [...this.#drainWaiters]) wake()
   }
 
   #guard(fn: () => void): void {

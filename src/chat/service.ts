@@ -39,6 +39,11 @@ export interface TurnRequest {
 export interface TurnEmitter {
   processing(metadata: { conversation_id: string }): void
   chunk(chunk: ChunkBody): void
+  /**
+   * Resolves when the client has taken in what was sent (at once while it keeps up), or when the
+   * signal fires. Awaited between LLM deltas, so a slow client slows the reading of the provider.
+   */
+  drained?(signal: AbortSignal): Promise<void>
 }
 
 export interface TurnLogger {
@@ -353,6 +358,7 @@ class Turn {
           reply.text += event.text
           this.#partial = reply.text
           this.emit.chunk({ type: 'text', data: event.text })
+          await this.emit.drained?.(this.signal)
         } else if (event.type === 'tool_call') {
           reply.calls.push(event.call)
         } else {

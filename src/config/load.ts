@@ -454,6 +454,10 @@ function resolveProvider(
   const type = p.type ?? known?.type
   const baseUrl =
     p.base_url === undefined ? known?.base_url : httpUrl(ctx, `${path}.base_url`, p.base_url, p.base_url)
+  // The messages API takes 0..1, not the 0..2 of chat completions: refused here, not at the first chat.
+  if (type === 'anthropic' && p.temperature > 1) {
+    ctx.add(`${path}.temperature`, `must be between 0 and 1 for the anthropic wire, got ${p.temperature}`)
+  }
 
   // Only the active provider's secret is needed to start; the others may lack theirs.
   if (!active) return undefined

@@ -4,7 +4,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { PlatformConfig } from './types.js'
 
 export const AVAILABLE_STORES: readonly string[] = ['memory', 'jsonl']
-export const AVAILABLE_WIRES: readonly string[] = ['openai']
+export const AVAILABLE_WIRES: readonly string[] = ['openai', 'anthropic']
 
 export function storeProblem(config: PlatformConfig): ConfigProblem | undefined {
   if (AVAILABLE_STORES.includes(config.store.type)) return undefined

@@ -1,25 +1,19 @@
 // The `openai` wire: chat completions as spoken by OpenAI, Groq, OpenRouter, Ollama, vLLM and any
 // compatible proxy. One keep-alive connection pool per provider; replies are read as they arrive.
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher, Pool } from 'undici'
 import { createParser } from 'eventsource-parser'
 import type { ProviderConfig } from '../config/types.js'
+import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
 import {
-  LlmBadResponseError,
-  LlmStreamBrokenError,
-  LlmTimeoutError,
-  LlmUpstreamError,
-  isPlatformError,
-  withData,
-} from '../errors.js'
+  bodyError,
+  createLlmPool,
+  errorMessage,
+  postWithRetries,
+  type Body,
+  type WireOptions,
+} from './http.js'
 import { openAiParameters } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
-
-/** Enough of an error body to quote it; the rest is not worth waiting for. */
-const ERROR_BODY_LIMIT = 64 * 1024
-const UPSTREAM_MESSAGE_LIMIT = 1000
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
-
-type Body = Dispatcher.ResponseData['body']
 
 /** The parts of a `chat.completion.chunk` (or a `chat.completion`) this wire reads. */
 interface WireToolCall {
@@ -45,19 +39,26 @@ export class OpenAiProvider implements LlmProvider {
   readonly model: string
   readonly #provider: ProviderConfig
   readonly #timeout: number
+  readonly #maxRetries: number
+  readonly #options: WireOptions
   readonly #path: string
   readonly #pool: Pool
 
-  constructor(provider: ProviderConfig, request: { timeout: number; max_retries: number }) {
+  constructor(
+    provider: ProviderConfig,
+    request: { timeout: number; max_retries: number },
+    options: WireOptions = {},
+  ) {
     this.name = provider.name
     this.model = provider.model
     this.#provider = provider
     this.#timeout = request.timeout
+    this.#maxRetries = request.max_retries
+    this.#options = options
     const url = new URL(provider.base_url)
     // The base URL's path (`/v1`, `/openai/v1`) is part of the endpoint, not of the origin.
     this.#path = `${url.pathname.replace(/\/+$/, '')}/chat/completions`
-    const ms = request.timeout * 1000
-    this.#pool = new Pool(url.origin, { headersTimeout: ms, bodyTimeout: ms, connect: { timeout: ms } })
+    this.#pool = createLlmPool(url.origin, request.timeout)
   }
 
   async *chat(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmEvent> {
@@ -72,34 +73,25 @@ export class OpenAiProvider implements LlmProvider {
     if (!this.#pool.closed) await this.#pool.close()
   }
 
-  /** One HTTP attempt, up to the status line: small so a retry loop can wrap it. */
-  async #post(request: LlmRequest, model: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  /** Up to the status line of a 2xx, retried as long as none came. */
+  #post(request: LlmRequest, model: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: request.stream ? 'text/event-stream' : 'application/json',
     }
     if (this.#provider.api_key) headers.authorization = `Bearer ${this.#provider.api_key}`
-    let res: Dispatcher.ResponseData
-    try {
-      res = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers,
-        body: JSON.stringify(this.#body(request, model)),
+    return postWithRetries(
+      this.#pool,
+      { path: this.#path, headers, body: JSON.stringify(this.#body(request, model)) },
+      {
+        maxRetries: this.#maxRetries,
+        timeoutSeconds: this.#timeout,
         signal,
-      })
-    } catch (err) {
-      throw this.#ioError(err, signal, 'connect')
-    }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const message = this.#redact(await readCapped(res.body, ERROR_BODY_LIMIT).then(upstreamMessage))
-      const text = message || `HTTP ${res.statusCode}`
-      throw withData(new LlmUpstreamError(`${res.statusCode} ${text}`), {
-        upstream_status: res.statusCode,
-        upstream_message: text,
-      })
-    }
-    return res
+        redact: (text) => this.#redact(text),
+        log: this.#options.log,
+        backoff: this.#options.backoff,
+      },
+    )
   }
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
@@ -137,12 +129,12 @@ export class OpenAiProvider implements LlmProvider {
         try {
           next = (await chunks.next()) as IteratorResult<Buffer>
         } catch (err) {
-          throw this.#ioError(err, signal, 'body')
+          throw bodyError(err, signal, this.#timeout)
         }
         if (next.done) {
-          parser.feed(decoder.decode())
-          // Accept a last event that lacks its blank line.
-          parser.reset({ consume: true })
+          // A last event that lacks its blank line still counts: the parser dispatches an event
+          // at a blank line (resetting it would drop the event instead).
+          parser.feed(`${decoder.decode()}\n\n`)
         } else {
           parser.feed(decoder.decode(next.value, { stream: true }))
         }
@@ -171,7 +163,7 @@ export class OpenAiProvider implements LlmProvider {
     try {
       text = await body.text()
     } catch (err) {
-      throw this.#ioError(err, signal, 'body')
+      throw bodyError(err, signal, this.#timeout)
     }
     const json = parseJson(text)
     if (json === undefined) throw new LlmBadResponseError('the reply is not JSON')
@@ -188,18 +180,6 @@ export class OpenAiProvider implements LlmProvider {
     reply.addToolCalls(choice.message.tool_calls)
     reply.finish = choice.finish_reason ?? 'stop'
     yield* reply.end()
-  }
-
-  /** Maps a failure of the HTTP exchange to the platform's errors; an abort stays an abort. */
-  #ioError(err: unknown, signal: AbortSignal, phase: 'connect' | 'body'): unknown {
-    if (signal.aborted) return abortReason(signal)
-    if (isPlatformError(err)) return err
-    const code = errorCode(err)
-    if (TIMEOUT_CODES.has(code)) return new LlmTimeoutError(this.#timeout)
-    if (phase === 'connect') {
-      return withData(new LlmUpstreamError(`connection failed (${code})`), { cause: code })
-    }
-    return withData(new LlmStreamBrokenError(`connection lost (${code})`), { cause: code })
   }
 
   /** Providers sometimes quote the key they were given (masked or not); never pass it on. */
@@ -319,51 +299,6 @@ function parseEvent(data: string): WireReply {
   const chunk = parseJson(data)
   if (!chunk) throw new LlmBadResponseError(`a stream event is not a JSON object: ${data.slice(0, 200)}`)
   return chunk
-}
-
-/** `{error: {message}}` (OpenAI), `{error: "…"}` (Ollama), `{message}` (others). */
-function errorMessage(error: unknown): string | undefined {
-  if (typeof error === 'string') return error
-  if (typeof error === 'object' && error !== null) {
-    const { message } = error as { message?: unknown }
-    if (typeof message === 'string') return message
-  }
-  return undefined
-}
-
-function upstreamMessage(text: string): string {
-  const json = parseJson(text)
-  const message = json && (errorMessage(json.error) ?? errorMessage(json))
-  return (message ?? text).trim().slice(0, UPSTREAM_MESSAGE_LIMIT)
-}
-
-async function readCapped(body: Body, limit: number): Promise<string> {
-  const decoder = new TextDecoder('utf-8')
-  let text = ''
-  let size = 0
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      text += decoder.decode(chunk.subarray(0, limit - size), { stream: true })
-      size += chunk.length
-      if (size >= limit) break
-    }
-  } catch {
-    // The status already says what went wrong; a body cut short only loses detail.
-  }
-  return text + decoder.decode()
-}
-
-function errorCode(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return 'UNKNOWN'
-  const e = err as { code?: unknown; name?: unknown; errors?: unknown[] }
-  if (typeof e.code === 'string') return e.code
-  // Node's happy-eyeballs connect reports an AggregateError of the attempts.
-  if (Array.isArray(e.errors) && e.errors.length) return errorCode(e.errors[0])
-  return typeof e.name === 'string' ? e.name : 'UNKNOWN'
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError')
 }
 
 function noop(): void {}

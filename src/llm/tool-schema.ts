@@ -3,6 +3,18 @@
 
 /** OpenAI-compatible `function.parameters`: an object schema with `properties`, no `$schema`. */
 export function openAiParameters(schema: Record<string, unknown>): Record<string, unknown> {
+  return objectSchema(schema)
+}
+
+/**
+ * Anthropic's `input_schema`: the messages API rejects a tool whose schema is not `type: object`,
+ * and a `$schema` dialect it does not know; MCP servers may send either.
+ */
+export function anthropicInputSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  return objectSchema(schema)
+}
+
+function objectSchema(schema: Record<string, unknown>): Record<string, unknown> {
   const { $schema: _ignored, ...rest } = schema
   return {
     ...rest,

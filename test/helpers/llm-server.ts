@@ -20,6 +20,11 @@ export interface LlmReply {
   delayMs?: number
   /** After sending the body, keep the response open forever (never end). */
   hang?: boolean
+  /**
+   * Cut the connection instead of answering: `before-status` once the request has arrived,
+   * `after-body` once the body's pieces are sent (in place of ending the response).
+   */
+  destroy?: 'before-status' | 'after-body'
 }
 
 export interface RecordedRequest {
@@ -28,6 +33,8 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>
 
   body: any
+  /** Date.now() when the request's headers arrived. */
+  receivedAt: number
 }
 
 type Replier = LlmReply | ((req: RecordedRequest) => LlmReply)
@@ -59,7 +66,8 @@ export function defaultReply(req: RecordedRequest): LlmReply {
   return { json: openAiJson(DEFAULT_TEXT, opts) }
 }
 
-export async function startLlmServer(): Promise<LlmServer> {
+/** `port` (default: any free one) lets a test bring a provider back where it was refused. */
+export async function startLlmServer(options: { port?: number } = {}): Promise<LlmServer> {
   const queue: Replier[] = []
   let fallback: Replier = defaultReply
   const requests: RecordedRequest[] = []
@@ -68,14 +76,19 @@ export async function startLlmServer(): Promise<LlmServer> {
   const waiters = new Set<() => void>()
 
   const server = createServer((req, res) => {
+    const receivedAt = Date.now()
     void (async () => {
-      const recorded = await record(req)
+      const recorded = await record(req, receivedAt)
       requests.push(recorded)
       const next = queue.shift() ?? fallback
       const r = typeof next === 'function' ? next(recorded) : next
+      if (r.destroy === 'before-status') {
+        req.socket.destroy()
+        return
+      }
       const payload = Buffer.from(r.json !== undefined ? JSON.stringify(r.json) : (r.body ?? ''))
       res.on('close', () => {
-        if (res.writableFinished) return
+        if (res.writableFinished || r.destroy === 'after-body') return
         closedEarly++
         for (const w of waiters) w()
       })
@@ -92,14 +105,18 @@ export async function startLlmServer(): Promise<LlmServer> {
         if (res.destroyed) return
         res.write(piece)
       }
-      if (!r.hang) res.end()
+      if (r.destroy === 'after-body') {
+        // Let what was written reach the client first, so the cut comes after it.
+        await new Promise<void>((resolve) => res.write('', () => resolve()))
+        res.destroy()
+      } else if (!r.hang) res.end()
     })().catch((err: unknown) => res.destroy(err as Error))
   })
   server.on('connection', (socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
 
   return {
@@ -132,7 +149,7 @@ export async function startLlmServer(): Promise<LlmServer> {
   }
 }
 
-async function record(req: IncomingMessage): Promise<RecordedRequest> {
+async function record(req: IncomingMessage, receivedAt: number): Promise<RecordedRequest> {
   const parts: Buffer[] = []
   for await (const part of req) parts.push(part as Buffer)
   const text = Buffer.concat(parts).toString('utf8')
@@ -142,7 +159,7 @@ async function record(req: IncomingMessage): Promise<RecordedRequest> {
   } catch {
     // Not JSON: keep the raw text so a test can still look at it.
   }
-  return { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }
+  return { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, receivedAt }
 }
 
 /** Reads a provider stream of test/fixtures/llm (copies of the team's shared/fixtures/llm). */
@@ -222,4 +239,129 @@ export function openAiJson(text: string, opts: ReplyOptions = {}): object {
     ],
     usage: opts.usage ?? DEFAULT_USAGE,
   }
+}
+
+interface AnthropicReplyOptions {
+  /** Default 10 in, 5 out; `input_tokens` goes in message_start, `output_tokens` in message_delta. */
+  usage?: { input_tokens: number; output_tokens: number }
+  model?: string
+  /** Default `end_turn` (`tool_use` for anthropicToolUse). */
+  stop_reason?: string
+}
+
+const ANTHROPIC_USAGE = { input_tokens: 10, output_tokens: 5 }
+
+/** One `event:`/`data:` frame of the messages API's stream; the event name repeats `type`. */
+function anthropicEvent(data: { type: string } & Record<string, unknown>): string {
+  return `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`
+}
+
+function anthropicMessageEvents(
+  blocks: ({ text: string[] } | { id: string; name: string; input: unknown })[],
+  opts: AnthropicReplyOptions,
+  stopReason: string,
+): string {
+  const usage = opts.usage ?? ANTHROPIC_USAGE
+  const frames = [
+    anthropicEvent({
+      type: 'message_start',
+      message: {
+        id: 'msg_stand_in',
+        type: 'message',
+        role: 'assistant',
+        model: opts.model ?? 'claude-stand-in',
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: usage.input_tokens, output_tokens: 1 },
+      },
+    }),
+    anthropicEvent({ type: 'ping' }),
+  ]
+  blocks.forEach((block, index) => {
+    if ('text' in block) {
+      frames.push(
+        anthropicEvent({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } }),
+      )
+      for (const text of block.text) {
+        frames.push(
+          anthropicEvent({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } }),
+        )
+      }
+    } else {
+      const json = typeof block.input === 'string' ? block.input : JSON.stringify(block.input)
+      const cut = Math.floor(json.length / 2)
+      frames.push(
+        anthropicEvent({
+          type: 'content_block_start',
+          index,
+          content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
+        }),
+      )
+      for (const partial_json of [json.slice(0, cut), json.slice(cut)]) {
+        frames.push(
+          anthropicEvent({
+            type: 'content_block_delta',
+            index,
+            delta: { type: 'input_json_delta', partial_json },
+          }),
+        )
+      }
+    }
+    frames.push(anthropicEvent({ type: 'content_block_stop', index }))
+  })
+  frames.push(
+    anthropicEvent({
+      type: 'message_delta',
+      delta: { stop_reason: opts.stop_reason ?? stopReason, stop_sequence: null },
+      usage: { output_tokens: usage.output_tokens },
+    }),
+    anthropicEvent({ type: 'message_stop' }),
+  )
+  return frames.join('')
+}
+
+/** An Anthropic messages-API SSE body: one text block with `parts` as its deltas. */
+export function anthropicStream(parts: string[], opts: AnthropicReplyOptions = {}): string {
+  return anthropicMessageEvents([{ text: parts }], opts, 'end_turn')
+}
+
+/**
+ * An Anthropic SSE body of a reply that asks for tool calls: an optional text block, then one
+ * `tool_use` block per call, its input JSON in two `input_json_delta` fragments.
+ */
+export function anthropicToolUse(
+  calls: { id: string; name: string; input: unknown }[],
+  opts: AnthropicReplyOptions & { text?: string } = {},
+): string {
+  return anthropicMessageEvents([...(opts.text ? [{ text: [opts.text] }] : []), ...calls], opts, 'tool_use')
+}
+
+/** A non-streaming Anthropic message with `text` as its one text block (and any tool_use blocks). */
+export function anthropicJson(
+  text: string,
+  opts: AnthropicReplyOptions & { calls?: { id: string; name: string; input: unknown }[] } = {},
+): object {
+  const calls = opts.calls ?? []
+  return {
+    id: 'msg_stand_in',
+    type: 'message',
+    role: 'assistant',
+    model: opts.model ?? 'claude-stand-in',
+    content: [
+      ...(text ? [{ type: 'text', text }] : []),
+      ...calls.map((c) => ({ type: 'tool_use', id: c.id, name: c.name, input: c.input })),
+    ],
+    stop_reason: opts.stop_reason ?? (calls.length ? 'tool_use' : 'end_turn'),
+    stop_sequence: null,
+    usage: opts.usage ?? ANTHROPIC_USAGE,
+  }
+}
+
+/** The default replier for an Anthropic provider (pass to setDefault): the stand-in text, streamed or not. */
+export function anthropicDefaultReply(req: RecordedRequest): LlmReply {
+  const model = typeof req.body?.model === 'string' ? (req.body.model as string) : undefined
+  const opts = model ? { model } : {}
+  if (req.body?.stream === true) return { body: anthropicStream(DEFAULT_TEXT.split(/(?= )/), opts) }
+  return { json: anthropicJson(DEFAULT_TEXT, opts) }
 }

@@ -1,0 +1,435 @@
+// The `anthropic` wire: Anthropic's messages API. Same shape as the openai wire (one pool per
+// provider, replies read as they arrive); what differs is the vocabulary: a top-level system
+// prompt, content blocks instead of roles for tool calls and results, and named stream events.
+import type { Dispatcher, Pool } from 'undici'
+import { createParser } from 'eventsource-parser'
+import type { ProviderConfig } from '../config/types.js'
+import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
+import {
+  bodyError,
+  createLlmPool,
+  errorMessage,
+  postWithRetries,
+  type Body,
+  type WireOptions,
+} from './http.js'
+import { anthropicInputSchema } from './tool-schema.js'
+import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
+
+/** The API version this wire is written against; Anthropic keeps old versions' behaviour stable. */
+export const ANTHROPIC_VERSION = '2023-06-01'
+
+/** The parts of a message, a content block or a stream event this wire reads. */
+interface WireUsage {
+  input_tokens?: unknown
+  output_tokens?: unknown
+  cache_creation_input_tokens?: unknown
+  cache_read_input_tokens?: unknown
+}
+interface WireBlock {
+  type?: unknown
+  text?: unknown
+  id?: unknown
+  name?: unknown
+  input?: unknown
+}
+interface WireMessage {
+  type?: unknown
+  model?: unknown
+  content?: unknown
+  stop_reason?: unknown
+  usage?: WireUsage
+  error?: unknown
+}
+interface WireEvent {
+  type?: unknown
+  message?: WireMessage
+  index?: unknown
+  content_block?: WireBlock
+  delta?: { type?: unknown; text?: unknown; partial_json?: unknown; stop_reason?: unknown }
+  usage?: WireUsage
+  error?: unknown
+}
+
+type ContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
+  | { type: 'tool_result'; tool_use_id: string; content?: string }
+
+interface AnthropicMessage {
+  role: 'user' | 'assistant'
+  content: ContentBlock[]
+}
+
+export class AnthropicProvider implements LlmProvider {
+  readonly name: string
+  readonly model: string
+  readonly #provider: ProviderConfig
+  readonly #timeout: number
+  readonly #maxRetries: number
+  readonly #path: string
+  readonly #pool: Pool
+
+  readonly #options: WireOptions
+
+  constructor(
+    provider: ProviderConfig,
+    request: { timeout: number; max_retries: number },
+    options: WireOptions = {},
+  ) {
+    this.#options = options
+    this.name = provider.name
+    this.model = provider.model
+    this.#provider = provider
+    this.#timeout = request.timeout
+    this.#maxRetries = request.max_retries
+    const url = new URL(provider.base_url)
+    // The base URL's path (`/v1`, a proxy's prefix) is part of the endpoint, not of the origin.
+    this.#path = `${url.pathname.replace(/\/+$/, '')}/messages`
+    this.#pool = createLlmPool(url.origin, request.timeout)
+  }
+
+  async *chat(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmEvent> {
+    const model = request.model ?? this.model
+    const res = await this.#post(request, model, signal)
+    // A proxy may answer a streaming request with a whole JSON message (or a JSON error with 200).
+    const json = !request.stream || String(res.headers['content-type']).includes('json')
+    yield* json ? this.#readReply(res.body, model, signal) : this.#readStream(res.body, model, signal)
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pool.closed) await this.#pool.close()
+  }
+
+  /** The HTTP exchange up to a 2xx status line; retries and error mapping are the shared module's. */
+  async #post(request: LlmRequest, model: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: request.stream ? 'text/event-stream' : 'application/json',
+      'anthropic-version': ANTHROPIC_VERSION,
+    }
+    if (this.#provider.api_key) headers['x-api-key'] = this.#provider.api_key
+    return postWithRetries(
+      this.#pool,
+      { path: this.#path, headers, body: JSON.stringify(this.#body(request, model)) },
+      {
+        maxRetries: this.#maxRetries,
+        timeoutSeconds: this.#timeout,
+        signal,
+        redact: (text) => this.#redact(text),
+        log: this.#options.log,
+        backoff: this.#options.backoff,
+      },
+    )
+  }
+
+  #body(request: LlmRequest, model: string): Record<string, unknown> {
+    const p = this.#provider
+    const { system, messages } = toAnthropicMessages(request.messages)
+    const body: Record<string, unknown> = { model, max_tokens: p.max_tokens }
+    if (system) body.system = system
+    body.messages = messages
+    body.temperature = p.temperature
+    // Recent Claude models refuse `temperature` and `top_p` together; 1 (no nucleus cut) is the
+    // same as leaving it out, so `top_p: 1` is how a configuration says "temperature only".
+    if (p.top_p < 1) body.top_p = p.top_p
+    if (request.tools?.length) {
+      body.tools = request.tools.map((t) => ({
+        name: t.name,
+        ...(t.description ? { description: t.description } : {}),
+        input_schema: anthropicInputSchema(t.input_schema),
+      }))
+    }
+    body.stream = request.stream
+    return body
+  }
+
+  async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
+    const reply = new ReplyState(model, (t) => this.#redact(t))
+    const pending: string[] = []
+    const parser = createParser({ onEvent: (e) => pending.push(e.data) })
+    const decoder = new TextDecoder('utf-8')
+    // Not destroyed on return: after message_stop the rest is drained so the connection is reused.
+    const chunks = body.iterator({ destroyOnReturn: false })
+    try {
+      while (!reply.stopped) {
+        let next: IteratorResult<Buffer>
+        try {
+          next = (await chunks.next()) as IteratorResult<Buffer>
+        } catch (err) {
+          throw bodyError(err, signal, this.#timeout)
+        }
+        if (next.done) {
+          // Accept a last event that lacks its blank line (or its last newline): the parser only
+          // dispatches an event at a blank line, and resetting it would drop the event instead.
+          parser.feed(`${decoder.decode()}\n\n`)
+        } else {
+          parser.feed(decoder.decode(next.value, { stream: true }))
+        }
+        for (const data of pending.splice(0)) {
+          const text = reply.add(parseObject(data, 'a stream event'))
+          if (text) yield { type: 'text', text }
+          if (reply.stopped) break
+        }
+        // Without message_stop the reply may be cut anywhere, even inside a tool call's input.
+        if (next.done && !reply.stopped) {
+          throw new LlmStreamBrokenError('the stream ended before message_stop')
+        }
+      }
+      yield* reply.end()
+    } finally {
+      if (reply.stopped) body.on('error', noop).resume()
+      else body.destroy()
+    }
+  }
+
+  async *#readReply(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
+    let text: string
+    try {
+      text = await body.text()
+    } catch (err) {
+      throw bodyError(err, signal, this.#timeout)
+    }
+    const message = parseObject(text, 'the reply') as WireMessage
+    if (message.type === 'error' || message.error !== undefined) {
+      const upstream = this.#redact(errorMessage(message.error) ?? 'unknown error')
+      throw withData(new LlmUpstreamError(upstream), { upstream_status: 200, upstream_message: upstream })
+    }
+    const reply = new ReplyState(model, (t) => this.#redact(t))
+    const whole = reply.addMessage(message)
+    if (whole) yield { type: 'text', text: whole }
+    yield* reply.end()
+  }
+
+  /** Providers sometimes quote the key they were given (masked or not); never pass it on. */
+  #redact(text: string): string {
+    const key = this.#provider.api_key
+    return key ? text.split(key).join('[redacted]') : text
+  }
+}
+
+/** A tool_use block as it arrives: its input is either streamed as JSON text or given whole. */
+interface PendingCall {
+  id: string
+  name: string
+  json: string
+  input: unknown
+}
+
+/** Accumulates the events (or the content) of one message; emits the tool calls and `done` at the end. */
+class ReplyState {
+  stopped = false
+  #stopReason: string | undefined
+  readonly #usage: { input?: number; output?: number; cacheCreation?: number; cacheRead?: number } = {}
+  /** Keyed by content block index, the order the model wrote them in. */
+  readonly #calls = new Map<number, PendingCall>()
+
+  constructor(
+    public model: string,
+    readonly redact: (text: string) => string,
+  ) {}
+
+  /** Takes in one stream event; returns its text, if any. Unknown event types are skipped, as documented. */
+  add(event: WireEvent): string | undefined {
+    switch (event.type) {
+      case 'message_start':
+        if (event.message) this.#addHeader(event.message)
+        return undefined
+      case 'content_block_start':
+        return this.#addBlock(blockIndex(event.index), event.content_block)
+      case 'content_block_delta': {
+        const delta = event.delta
+        if (delta?.type === 'text_delta') return typeof delta.text === 'string' ? delta.text : undefined
+        // Deltas of blocks that are not ours (server tools, thinking) are ignored with their blocks.
+        const call = this.#calls.get(blockIndex(event.index))
+        if (delta?.type === 'input_json_delta' && call && typeof delta.partial_json === 'string') {
+          call.json += delta.partial_json
+        }
+        return undefined
+      }
+      case 'message_delta':
+        if (typeof event.delta?.stop_reason === 'string') this.#stopReason = event.delta.stop_reason
+        this.#addUsage(event.usage)
+        return undefined
+      case 'message_stop':
+        this.stopped = true
+        return undefined
+      case 'error': {
+        const error = event.error as { type?: unknown } | undefined
+        const message = this.redact(errorMessage(event.error) ?? 'unknown error')
+        throw withData(new LlmStreamBrokenError(message), {
+          upstream_message: message,
+          upstream_type: typeof error?.type === 'string' ? error.type : undefined,
+        })
+      }
+      default:
+        // ping, content_block_stop and event types added later carry nothing to act on.
+        return undefined
+    }
+  }
+
+  /** Takes in a whole (non-streaming) message; returns its text blocks joined. */
+  addMessage(message: WireMessage): string {
+    if (!Array.isArray(message.content)) throw new LlmBadResponseError('the reply has no content')
+    this.#addHeader(message)
+    if (typeof message.stop_reason === 'string') this.#stopReason = message.stop_reason
+    let text = ''
+    ;(message.content as WireBlock[]).forEach((block, index) => {
+      text += this.#addBlock(index, block) ?? ''
+    })
+    return text
+  }
+
+  *end(): Generator<LlmEvent> {
+    const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
+    for (const [index, call] of calls) {
+      if (!call.name) throw new LlmBadResponseError(`tool_use block ${index} has no name`)
+      yield { type: 'tool_call', call: toToolCall(call, index) }
+    }
+    let finish_reason = toFinishReason(this.#stopReason)
+    if (finish_reason === 'stop' && calls.length) finish_reason = 'tool_calls'
+    const done: LlmEvent = { type: 'done', finish_reason, model: this.model }
+    const usage = this.#total()
+    if (usage) done.usage = usage
+    yield done
+  }
+
+  #addHeader(message: WireMessage): void {
+    if (typeof message.model === 'string' && message.model) this.model = message.model
+    this.#addUsage(message.usage)
+  }
+
+  #addBlock(index: number, block: WireBlock | undefined): string | undefined {
+    if (block?.type === 'text') return typeof block.text === 'string' && block.text ? block.text : undefined
+    if (block?.type === 'tool_use') {
+      this.#calls.set(index, {
+        id: typeof block.id === 'string' ? block.id : '',
+        name: typeof block.name === 'string' ? block.name : '',
+        json: '',
+        input: block.input,
+      })
+    }
+    return undefined
+  }
+
+  /** Counts are running totals: the latest of each wins (message_delta repeats or raises them). */
+  #addUsage(usage: WireUsage | undefined): void {
+    if (!usage) return
+    const u = this.#usage
+    if (typeof usage.input_tokens === 'number') u.input = usage.input_tokens
+    if (typeof usage.output_tokens === 'number') u.output = usage.output_tokens
+    if (typeof usage.cache_creation_input_tokens === 'number')
+      u.cacheCreation = usage.cache_creation_input_tokens
+    if (typeof usage.cache_read_input_tokens === 'number') u.cacheRead = usage.cache_read_input_tokens
+  }
+
+  /** Cached prompt tokens are still prompt tokens: Anthropic counts them apart from input_tokens. */
+  #total(): Usage | undefined {
+    const u = this.#usage
+    if (u.input === undefined && u.output === undefined) return undefined
+    const prompt_tokens = (u.input ?? 0) + (u.cacheCreation ?? 0) + (u.cacheRead ?? 0)
+    const completion_tokens = u.output ?? 0
+    return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+  }
+}
+
+function toToolCall(call: PendingCall, index: number): ToolCall {
+  let args = call.json
+  // No input_json_delta (a non-streaming reply, or a tool without arguments): the block's own input.
+  if (!args) args = isObject(call.input) && Object.keys(call.input).length ? JSON.stringify(call.input) : '{}'
+  return { id: call.id || `toolu_${index}`, name: call.name, arguments: args }
+}
+
+/**
+ * Our messages as Anthropic's: system messages become the top-level `system`, tool calls
+ * `tool_use` blocks of the assistant, tool results `tool_result` blocks of a user message, and
+ * consecutive messages of one role a single message, since the roles must alternate.
+ */
+function toAnthropicMessages(messages: LlmMessage[]): { system: string; messages: AnthropicMessage[] } {
+  const system: string[] = []
+  const out: AnthropicMessage[] = []
+  const push = (role: AnthropicMessage['role'], blocks: ContentBlock[]): void => {
+    // A message with no blocks is refused; one of our own with only whitespace says nothing anyway.
+    if (!blocks.length) return
+    const last = out.at(-1)
+    if (last?.role === role) last.content.push(...blocks)
+    else out.push({ role, content: blocks })
+  }
+  for (const m of messages) {
+    if (m.role === 'system') {
+      if (m.content.trim()) system.push(m.content)
+    } else if (m.role === 'user') {
+      push('user', textBlocks(m.content))
+    } else if (m.role === 'tool') {
+      // An empty `content` is refused where an absent one is not.
+      push('user', [
+        { type: 'tool_result', tool_use_id: m.tool_call_id, ...(m.content ? { content: m.content } : {}) },
+      ])
+    } else {
+      const calls = (m.tool_calls ?? []).map((c): ContentBlock => ({
+        type: 'tool_use',
+        id: c.id,
+        name: c.name,
+        input: toolInput(c.arguments),
+      }))
+      push('assistant', [...textBlocks(m.content), ...calls])
+    }
+  }
+  return { system: system.join('\n\n'), messages: out }
+}
+
+/** Anthropic refuses empty and whitespace-only text blocks. */
+function textBlocks(text: string): ContentBlock[] {
+  return text.trim() ? [{ type: 'text', text }] : []
+}
+
+/**
+ * `tool_use.input` must be an object. Arguments the model wrote as invalid JSON (or as a non-object)
+ * go back as `{}`: the tool result that follows already tells the model its arguments were invalid,
+ * and inventing a text block it never wrote would misquote it.
+ */
+function toolInput(args: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(args) as unknown
+    if (isObject(value)) return value
+  } catch {
+    // Falls through to the empty object.
+  }
+  return {}
+}
+
+function toFinishReason(reason: string | undefined): FinishReason {
+  switch (reason) {
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length'
+    case 'tool_use':
+      return 'tool_calls'
+    case 'refusal':
+      return 'content_filter'
+    default:
+      // end_turn, stop_sequence, pause_turn and reasons added later.
+      return 'stop'
+  }
+}
+
+function blockIndex(index: unknown): number {
+  return typeof index === 'number' ? index : 0
+}
+
+function parseObject(text: string, what: string): WireEvent & WireMessage {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    value = undefined
+  }
+  if (!isObject(value)) throw new LlmBadResponseError(`${what} is not a JSON object: ${text.slice(0, 200)}`)
+  return value
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function noop(): void {}
