@@ -2,7 +2,6 @@
 // provider, replies read as they arrive); what differs is the vocabulary: a top-level system
 // prompt, content blocks instead of roles for tool calls and results, and named stream events.
 import type { Dispatcher, Pool } from 'undici'
-import { createParser } from 'eventsource-parser'
 import type { ProviderConfig } from '../config/types.js'
 import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
 import {
@@ -10,6 +9,7 @@ import {
   createLlmPool,
   errorMessage,
   postWithRetries,
+  sseData,
   type Body,
   type WireOptions,
 } from './http.js'
@@ -146,41 +146,14 @@ export class AnthropicProvider implements LlmProvider {
 
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
     const reply = new ReplyState(model, (t) => this.#redact(t))
-    const pending: string[] = []
-    const parser = createParser({ onEvent: (e) => pending.push(e.data) })
-    const decoder = new TextDecoder('utf-8')
-    // Not destroyed on return: after message_stop the rest is drained so the connection is reused.
-    const chunks = body.iterator({ destroyOnReturn: false })
-    try {
-      while (!reply.stopped) {
-        let next: IteratorResult<Buffer>
-        try {
-          next = (await chunks.next()) as IteratorResult<Buffer>
-        } catch (err) {
-          throw bodyError(err, signal, this.#timeout)
-        }
-        if (next.done) {
-          // Accept a last event that lacks its blank line (or its last newline): the parser only
-          // dispatches an event at a blank line, and resetting it would drop the event instead.
-          parser.feed(`${decoder.decode()}\n\n`)
-        } else {
-          parser.feed(decoder.decode(next.value, { stream: true }))
-        }
-        for (const data of pending.splice(0)) {
-          const text = reply.add(parseObject(data, 'a stream event'))
-          if (text) yield { type: 'text', text }
-          if (reply.stopped) break
-        }
-        // Without message_stop the reply may be cut anywhere, even inside a tool call's input.
-        if (next.done && !reply.stopped) {
-          throw new LlmStreamBrokenError('the stream ended before message_stop')
-        }
-      }
-      yield* reply.end()
-    } finally {
-      if (reply.stopped) body.on('error', noop).resume()
-      else body.destroy()
+    for await (const data of sseData(body, signal, this.#timeout, () => reply.stopped)) {
+      const text = reply.add(parseObject(data, 'a stream event'))
+      if (text) yield { type: 'text', text }
+      if (reply.stopped) break
     }
+    // Without message_stop the reply may be cut anywhere, even inside a tool call's input.
+    if (!reply.stopped) throw new LlmStreamBrokenError('the stream ended before message_stop')
+    yield* reply.end()
   }
 
   async *#readReply(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
@@ -431,5 +404,3 @@ function parseObject(text: string, what: string): WireEvent & WireMessage {
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
-
-function noop(): void {}

@@ -1,3 +1,4 @@
+import { createParser } from 'eventsource-parser'
 // The HTTP exchange every wire shares: one POST, retried while no byte of the answer has been
 // read, and the mapping of its failures to the platform's errors. A wire builds the request and
 // reads the answer; it never retries, since an answer it has started to read may already carry
@@ -263,3 +264,44 @@ export interface WireOptions {
   /** Delays between attempts; the defaults suit real providers. */
   backoff?: Partial<Backoff>
 }
+
+/**
+ * The `data` of each server-sent event of a streaming body, as the bytes arrive (a UTF-8
+ * character or an event may be cut anywhere between chunks). A last event that lacks its blank
+ * line still counts. When the caller stops early, `complete()` says why: the answer is whole (the
+ * rest of the body is drained, so the connection goes back to the pool) or something went wrong
+ * (the body is destroyed, closing the connection).
+ */
+export async function* sseData(
+  body: Body,
+  signal: AbortSignal,
+  timeoutSeconds: number,
+  complete: () => boolean,
+): AsyncGenerator<string, void, undefined> {
+  const pending: string[] = []
+  const parser = createParser({ onEvent: (e) => pending.push(e.data) })
+  const decoder = new TextDecoder('utf-8')
+  const chunks = body.iterator({ destroyOnReturn: false })
+  let ended = false
+  try {
+    while (!ended) {
+      let next: IteratorResult<Buffer>
+      try {
+        next = (await chunks.next()) as IteratorResult<Buffer>
+      } catch (err) {
+        throw bodyError(err, signal, timeoutSeconds)
+      }
+      ended = next.done === true
+      // The parser dispatches an event at a blank line only: one is added at the end.
+      parser.feed(ended ? `${decoder.decode()}\n\n` : decoder.decode(next.value as Buffer, { stream: true }))
+      for (const data of pending.splice(0)) yield data
+    }
+  } finally {
+    if (!ended) {
+      if (complete()) body.on('error', noop).resume()
+      else body.destroy()
+    }
+  }
+}
+
+function noop(): void {}

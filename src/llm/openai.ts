@@ -1,7 +1,6 @@
 // The `openai` wire: chat completions as spoken by OpenAI, Groq, OpenRouter, Ollama, vLLM and any
 // compatible proxy. One keep-alive connection pool per provider; replies are read as they arrive.
 import type { Dispatcher, Pool } from 'undici'
-import { createParser } from 'eventsource-parser'
 import type { ProviderConfig } from '../config/types.js'
 import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
 import {
@@ -9,6 +8,7 @@ import {
   createLlmPool,
   errorMessage,
   postWithRetries,
+  sseData,
   type Body,
   type WireOptions,
 } from './http.js'
@@ -116,46 +116,19 @@ export class OpenAiProvider implements LlmProvider {
 
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
     const reply = new ReplyState(model, (t) => this.#redact(t))
-    const pending: string[] = []
-    const parser = createParser({ onEvent: (e) => pending.push(e.data) })
-    const decoder = new TextDecoder('utf-8')
-    // Not destroyed on `break`: after [DONE] the rest of the body is drained so the connection
-    // goes back to the pool.
-    const chunks = body.iterator({ destroyOnReturn: false })
     let finished = false
-    try {
-      while (!finished) {
-        let next: IteratorResult<Buffer>
-        try {
-          next = (await chunks.next()) as IteratorResult<Buffer>
-        } catch (err) {
-          throw bodyError(err, signal, this.#timeout)
-        }
-        if (next.done) {
-          // A last event that lacks its blank line still counts: the parser dispatches an event
-          // at a blank line (resetting it would drop the event instead).
-          parser.feed(`${decoder.decode()}\n\n`)
-        } else {
-          parser.feed(decoder.decode(next.value, { stream: true }))
-        }
-        for (const data of pending.splice(0)) {
-          if (data === '[DONE]') {
-            finished = true
-            break
-          }
-          const text = reply.add(parseEvent(data))
-          if (text) yield { type: 'text', text }
-        }
-        if (next.done && !finished) {
-          if (!reply.finish) throw new LlmStreamBrokenError('the stream ended before the answer was complete')
-          finished = true
-        }
+    for await (const data of sseData(body, signal, this.#timeout, () => finished)) {
+      if (data === '[DONE]') {
+        finished = true
+        break
       }
-      yield* reply.end()
-    } finally {
-      if (finished) body.on('error', noop).resume()
-      else body.destroy()
+      const text = reply.add(parseEvent(data))
+      if (text) yield { type: 'text', text }
     }
+    // Some servers end without [DONE]: the finish reason says the answer is whole.
+    if (!finished && !reply.finish)
+      throw new LlmStreamBrokenError('the stream ended before the answer was complete')
+    yield* reply.end()
   }
 
   async *#readReply(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
@@ -300,5 +273,3 @@ function parseEvent(data: string): WireReply {
   if (!chunk) throw new LlmBadResponseError(`a stream event is not a JSON object: ${data.slice(0, 200)}`)
   return chunk
 }
-
-function noop(): void {}
