@@ -1,18 +1,10 @@
 // The `anthropic` wire: Anthropic's messages API. Same shape as the openai wire (one pool per
 // provider, replies read as they arrive); what differs is the vocabulary: a top-level system
 // prompt, content blocks instead of roles for tool calls and results, and named stream events.
-import type { Dispatcher, Pool } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
 import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
-import {
-  bodyError,
-  createLlmPool,
-  errorMessage,
-  postWithRetries,
-  sseData,
-  type Body,
-  type WireOptions,
-} from './http.js'
+import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
 import { anthropicInputSchema } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 
@@ -65,28 +57,17 @@ export class AnthropicProvider implements LlmProvider {
   readonly name: string
   readonly model: string
   readonly #provider: ProviderConfig
-  readonly #timeout: number
-  readonly #maxRetries: number
-  readonly #path: string
-  readonly #pool: Pool
-
-  readonly #options: WireOptions
+  readonly #http: LlmEndpoint
 
   constructor(
     provider: ProviderConfig,
     request: { timeout: number; max_retries: number },
     options: WireOptions = {},
   ) {
-    this.#options = options
     this.name = provider.name
     this.model = provider.model
     this.#provider = provider
-    this.#timeout = request.timeout
-    this.#maxRetries = request.max_retries
-    const url = new URL(provider.base_url)
-    // The base URL's path (`/v1`, a proxy's prefix) is part of the endpoint, not of the origin.
-    this.#path = `${url.pathname.replace(/\/+$/, '')}/messages`
-    this.#pool = createLlmPool(url.origin, request.timeout)
+    this.#http = new LlmEndpoint(provider.base_url, 'messages', provider.api_key, request, options)
   }
 
   async *chat(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmEvent> {
@@ -98,7 +79,7 @@ export class AnthropicProvider implements LlmProvider {
   }
 
   async close(): Promise<void> {
-    if (!this.#pool.closed) await this.#pool.close()
+    await this.#http.close()
   }
 
   /** The HTTP exchange up to a 2xx status line; retries and error mapping are the shared module's. */
@@ -109,18 +90,7 @@ export class AnthropicProvider implements LlmProvider {
       'anthropic-version': ANTHROPIC_VERSION,
     }
     if (this.#provider.api_key) headers['x-api-key'] = this.#provider.api_key
-    return postWithRetries(
-      this.#pool,
-      { path: this.#path, headers, body: JSON.stringify(this.#body(request, model)) },
-      {
-        maxRetries: this.#maxRetries,
-        timeoutSeconds: this.#timeout,
-        signal,
-        redact: (text) => this.#redact(text),
-        log: this.#options.log,
-        backoff: this.#options.backoff,
-      },
-    )
+    return this.#http.post(headers, this.#body(request, model), signal)
   }
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
@@ -145,8 +115,8 @@ export class AnthropicProvider implements LlmProvider {
   }
 
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
-    const reply = new ReplyState(model, (t) => this.#redact(t))
-    for await (const data of sseData(body, signal, this.#timeout, () => reply.stopped)) {
+    const reply = new ReplyState(model, (t) => this.#http.redact(t))
+    for await (const data of sseData(body, signal, this.#http.timeout, () => reply.stopped)) {
       const text = reply.add(parseObject(data, 'a stream event'))
       if (text) yield { type: 'text', text }
       if (reply.stopped) break
@@ -161,23 +131,17 @@ export class AnthropicProvider implements LlmProvider {
     try {
       text = await body.text()
     } catch (err) {
-      throw bodyError(err, signal, this.#timeout)
+      throw bodyError(err, signal, this.#http.timeout)
     }
     const message = parseObject(text, 'the reply') as WireMessage
     if (message.type === 'error' || message.error !== undefined) {
-      const upstream = this.#redact(errorMessage(message.error) ?? 'unknown error')
+      const upstream = this.#http.redact(errorMessage(message.error) ?? 'unknown error')
       throw withData(new LlmUpstreamError(upstream), { upstream_status: 200, upstream_message: upstream })
     }
-    const reply = new ReplyState(model, (t) => this.#redact(t))
+    const reply = new ReplyState(model, (t) => this.#http.redact(t))
     const whole = reply.addMessage(message)
     if (whole) yield { type: 'text', text: whole }
     yield* reply.end()
-  }
-
-  /** Providers sometimes quote the key they were given (masked or not); never pass it on. */
-  #redact(text: string): string {
-    const key = this.#provider.api_key
-    return key ? text.split(key).join('[redacted]') : text
   }
 }
 

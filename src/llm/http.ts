@@ -305,3 +305,63 @@ export async function* sseData(
 }
 
 function noop(): void {}
+
+/**
+ * One provider's HTTP endpoint, as every wire uses it: a keep-alive pool to its origin, the path
+ * under its base URL, retries and timeouts from `llm.request`, and its key kept out of messages.
+ */
+export class LlmEndpoint {
+  /** `llm.request.timeout`: the longest wait for the next byte, in seconds. */
+  readonly timeout: number
+  readonly #pool: Pool
+  readonly #path: string
+  readonly #maxRetries: number
+  readonly #apiKey: string | undefined
+  readonly #options: WireOptions
+
+  constructor(
+    baseUrl: string,
+    endpoint: string,
+    apiKey: string | undefined,
+    request: { timeout: number; max_retries: number },
+    options: WireOptions,
+  ) {
+    const url = new URL(baseUrl)
+    // The base URL's path (`/v1`, `/openai/v1`, a proxy's prefix) is part of the endpoint.
+    this.#path = `${url.pathname.replace(/\/+$/, '')}/${endpoint}`
+    this.#pool = createLlmPool(url.origin, request.timeout)
+    this.timeout = request.timeout
+    this.#maxRetries = request.max_retries
+    this.#apiKey = apiKey
+    this.#options = options
+  }
+
+  /** Up to the status line of a 2xx, retried as long as none came. */
+  post(
+    headers: Record<string, string>,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
+    return postWithRetries(
+      this.#pool,
+      { path: this.#path, headers, body: JSON.stringify(body) },
+      {
+        maxRetries: this.#maxRetries,
+        timeoutSeconds: this.timeout,
+        signal,
+        redact: (text) => this.redact(text),
+        log: this.#options.log,
+        backoff: this.#options.backoff,
+      },
+    )
+  }
+
+  /** Providers sometimes quote the key they were given; it never goes further. */
+  redact(text: string): string {
+    return this.#apiKey ? text.split(this.#apiKey).join('[redacted]') : text
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pool.closed) await this.#pool.close()
+  }
+}

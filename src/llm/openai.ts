@@ -1,17 +1,9 @@
 // The `openai` wire: chat completions as spoken by OpenAI, Groq, OpenRouter, Ollama, vLLM and any
 // compatible proxy. One keep-alive connection pool per provider; replies are read as they arrive.
-import type { Dispatcher, Pool } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
 import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
-import {
-  bodyError,
-  createLlmPool,
-  errorMessage,
-  postWithRetries,
-  sseData,
-  type Body,
-  type WireOptions,
-} from './http.js'
+import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
 import { openAiParameters } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 
@@ -38,11 +30,7 @@ export class OpenAiProvider implements LlmProvider {
   readonly name: string
   readonly model: string
   readonly #provider: ProviderConfig
-  readonly #timeout: number
-  readonly #maxRetries: number
-  readonly #options: WireOptions
-  readonly #path: string
-  readonly #pool: Pool
+  readonly #http: LlmEndpoint
 
   constructor(
     provider: ProviderConfig,
@@ -52,13 +40,7 @@ export class OpenAiProvider implements LlmProvider {
     this.name = provider.name
     this.model = provider.model
     this.#provider = provider
-    this.#timeout = request.timeout
-    this.#maxRetries = request.max_retries
-    this.#options = options
-    const url = new URL(provider.base_url)
-    // The base URL's path (`/v1`, `/openai/v1`) is part of the endpoint, not of the origin.
-    this.#path = `${url.pathname.replace(/\/+$/, '')}/chat/completions`
-    this.#pool = createLlmPool(url.origin, request.timeout)
+    this.#http = new LlmEndpoint(provider.base_url, 'chat/completions', provider.api_key, request, options)
   }
 
   async *chat(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmEvent> {
@@ -70,7 +52,7 @@ export class OpenAiProvider implements LlmProvider {
   }
 
   async close(): Promise<void> {
-    if (!this.#pool.closed) await this.#pool.close()
+    await this.#http.close()
   }
 
   /** Up to the status line of a 2xx, retried as long as none came. */
@@ -80,18 +62,7 @@ export class OpenAiProvider implements LlmProvider {
       accept: request.stream ? 'text/event-stream' : 'application/json',
     }
     if (this.#provider.api_key) headers.authorization = `Bearer ${this.#provider.api_key}`
-    return postWithRetries(
-      this.#pool,
-      { path: this.#path, headers, body: JSON.stringify(this.#body(request, model)) },
-      {
-        maxRetries: this.#maxRetries,
-        timeoutSeconds: this.#timeout,
-        signal,
-        redact: (text) => this.#redact(text),
-        log: this.#options.log,
-        backoff: this.#options.backoff,
-      },
-    )
+    return this.#http.post(headers, this.#body(request, model), signal)
   }
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
@@ -115,9 +86,9 @@ export class OpenAiProvider implements LlmProvider {
   }
 
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
-    const reply = new ReplyState(model, (t) => this.#redact(t))
+    const reply = new ReplyState(model, (t) => this.#http.redact(t))
     let finished = false
-    for await (const data of sseData(body, signal, this.#timeout, () => finished)) {
+    for await (const data of sseData(body, signal, this.#http.timeout, () => finished)) {
       if (data === '[DONE]') {
         finished = true
         break
@@ -136,29 +107,23 @@ export class OpenAiProvider implements LlmProvider {
     try {
       text = await body.text()
     } catch (err) {
-      throw bodyError(err, signal, this.#timeout)
+      throw bodyError(err, signal, this.#http.timeout)
     }
     const json = parseJson(text)
     if (json === undefined) throw new LlmBadResponseError('the reply is not JSON')
     if (json.error !== undefined) {
-      const message = this.#redact(errorMessage(json.error) ?? 'unknown error')
+      const message = this.#http.redact(errorMessage(json.error) ?? 'unknown error')
       throw withData(new LlmUpstreamError(message), { upstream_status: 200, upstream_message: message })
     }
     const choice = Array.isArray(json.choices) ? json.choices[0] : undefined
     if (!choice?.message) throw new LlmBadResponseError('the reply has no choices')
-    const reply = new ReplyState(model, (t) => this.#redact(t))
+    const reply = new ReplyState(model, (t) => this.#http.redact(t))
     reply.add({ model: json.model, usage: json.usage, x_groq: json.x_groq })
     const content = choice.message.content
     if (typeof content === 'string' && content) yield { type: 'text', text: content }
     reply.addToolCalls(choice.message.tool_calls)
     reply.finish = choice.finish_reason ?? 'stop'
     yield* reply.end()
-  }
-
-  /** Providers sometimes quote the key they were given (masked or not); never pass it on. */
-  #redact(text: string): string {
-    const key = this.#provider.api_key
-    return key ? text.split(key).join('[redacted]') : text
   }
 }
 
