@@ -13,6 +13,7 @@ import {
 import { OpenAiProvider } from '../src/llm/openai.js'
 import type { LlmEvent, LlmRequest } from '../src/llm/types.js'
 import { fixture, openAiJson, openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
+import { ask, collect, run } from './helpers/llm-events.js'
 
 let server: LlmServer
 let providers: OpenAiProvider[] = []
@@ -44,29 +45,8 @@ function provider(opts: { key?: string; timeout?: number; baseUrl?: string } = {
   return p
 }
 
-function ask(stream = true): LlmRequest {
-  return { messages: [{ role: 'user', content: 'Hi' }], stream }
-}
-
 function chat(p: OpenAiProvider, request: LlmRequest = ask()): AsyncIterable<LlmEvent> {
   return p.chat(request, new AbortController().signal)
-}
-
-/** Every event up to the end or the failure, and the failure. */
-async function run(events: AsyncIterable<LlmEvent>): Promise<{ events: LlmEvent[]; error?: PlatformError }> {
-  const seen: LlmEvent[] = []
-  try {
-    for await (const e of events) seen.push(e)
-  } catch (error) {
-    return { events: seen, error: error as PlatformError }
-  }
-  return { events: seen }
-}
-
-async function collect(events: AsyncIterable<LlmEvent>): Promise<LlmEvent[]> {
-  const { events: seen, error } = await run(events)
-  if (error) throw error
-  return seen
 }
 
 const TEXT_EVENTS: LlmEvent[] = [
