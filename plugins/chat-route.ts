@@ -22,12 +22,13 @@ export interface ChatRouteOptions {
 
 async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): Promise<void> {
   const log = fastify.log.child({ component: 'chat' })
-  // MCP is optional: without the mcp-registry plugin the LLM simply has no tools.
-  const tools = fastify.hasDecorator('mcp') ? fastify.mcp : undefined
+  // MCP is optional: without the mcp-registry plugin the LLM simply has no tools, prompts or resources.
+  const mcp = fastify.hasDecorator('mcp') ? fastify.mcp : undefined
   const service = new ChatService({
     store: fastify.chatStore,
     llm: fastify.llm,
-    tools,
+    tools: mcp,
+    content: mcp,
     settings: fastify.config.chat.service,
     log,
     debugTokens: fastify.config.debug_tokens,
@@ -65,7 +66,8 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
     const connection = new ChatConnection(socket, {
       service,
       store: fastify.chatStore,
-      tools,
+      tools: mcp,
+      content: mcp,
       principal: request.principal,
       log,
       closing: () => closing,

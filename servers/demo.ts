@@ -74,10 +74,38 @@ const multiply = server.registerTool(
 )
 multiply.disable()
 
-server.registerTool('unlock', { description: 'Make the multiply tool available.', inputSchema: {} }, () => {
-  multiply.enable()
-  return { content: [{ type: 'text', text: 'multiply is now available' }] }
-})
+// Also hidden until `unlock`: a prompt and a resource, for prompts/ and resources/list_changed.
+const tables = server.registerPrompt(
+  'times_table',
+  { description: 'Ask for the multiplication table of a number.', argsSchema: { n: z.string() } },
+  ({ n }) => ({
+    messages: [{ role: 'user', content: { type: 'text', text: `Write the times table of ${n}.` } }],
+  }),
+)
+tables.disable()
+const unlocked = server.registerResource(
+  'unlocked',
+  'demo://unlocked',
+  { description: 'Exists once unlock has run.', mimeType: 'text/plain' },
+  (uri) => ({ contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'unlocked' }] }),
+)
+unlocked.disable()
+
+server.registerTool(
+  'unlock',
+  {
+    description: 'Make the multiply tool, the times_table prompt and demo://unlocked available.',
+    inputSchema: {},
+  },
+  () => {
+    multiply.enable()
+    tables.enable()
+    unlocked.enable()
+    return {
+      content: [{ type: 'text', text: 'multiply, times_table and demo://unlocked are now available' }],
+    }
+  },
+)
 
 server.registerPrompt(
   'greeting',

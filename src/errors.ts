@@ -35,6 +35,11 @@ export const ContextTooLargeError = createError<[number, number, number]>(
   'The message takes %d tokens; with the system prompt and tool schemas (%d more) that exceeds the context budget of %d tokens',
   413,
 )
+export const AttachmentsTooLargeError = createError<[number, number]>(
+  'ATTACHMENTS_TOO_LARGE',
+  'The attached prompt and resources have %d characters; a context budget of %d tokens cannot hold them',
+  413,
+)
 export const InternalError = createError('INTERNAL', 'Internal error', 500)
 export const LlmUpstreamError = createError<[string]>(
   'LLM_UPSTREAM_ERROR',
@@ -54,6 +59,46 @@ export const LlmBadResponseError = createError<[string]>(
 export const LlmTimeoutError = createError<[number]>(
   'LLM_TIMEOUT',
   'The LLM provider sent nothing for %d seconds',
+  504,
+)
+export const McpServerNotFoundError = createError<[string]>(
+  'MCP_SERVER_NOT_FOUND',
+  "No MCP server named '%s' is configured",
+  404,
+)
+export const PromptNotFoundError = createError<[string, string]>(
+  'PROMPT_NOT_FOUND',
+  "The MCP server '%s' has no prompt '%s'",
+  404,
+)
+export const ResourceNotFoundError = createError<[string]>(
+  'RESOURCE_NOT_FOUND',
+  "No connected MCP server has the resource '%s'",
+  404,
+)
+export const ResourceAmbiguousError = createError<[string, string]>(
+  'RESOURCE_AMBIGUOUS',
+  "The resource '%s' is offered by several MCP servers (%s); name one with `server`",
+  400,
+)
+export const McpRequestRefusedError = createError<[string, string]>(
+  'MCP_REQUEST_REFUSED',
+  "The MCP server '%s' refused the request: %s",
+  400,
+)
+export const McpRequestFailedError = createError<[string, string]>(
+  'MCP_REQUEST_FAILED',
+  "The MCP server '%s' answered with an error: %s",
+  502,
+)
+export const McpServerUnavailableError = createError<[string, string]>(
+  'MCP_SERVER_UNAVAILABLE',
+  "The MCP server '%s' is not connected (%s); try again later",
+  503,
+)
+export const McpTimeoutError = createError<[string, number]>(
+  'MCP_TIMEOUT',
+  "The MCP server '%s' did not answer within %d seconds",
   504,
 )
 export const ShuttingDownError = createError(
@@ -104,6 +149,15 @@ export const CLIENT_ERRORS = [
   ShuttingDownError,
   LlmTimeoutError,
   ContextTooLargeError,
+  AttachmentsTooLargeError,
+  McpServerNotFoundError,
+  PromptNotFoundError,
+  ResourceNotFoundError,
+  ResourceAmbiguousError,
+  McpRequestRefusedError,
+  McpRequestFailedError,
+  McpServerUnavailableError,
+  McpTimeoutError,
 ] as const
 
 /** Shape shared by every error above: `code` is the stable name, `statusCode` the protocol number. */

@@ -1,5 +1,6 @@
 // The MCP registry against real MCP servers over stdio: our demo server (dist/servers/demo.js)
 // and the reference server-everything, started directly or through a shell.
+import { createServer, type AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -11,7 +12,7 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import type { PlatformConfig, ServerConfig, StdioServerConfig } from '../src/config/types.js'
-import { childEnv, McpRegistry, REMOTE_UNSUPPORTED, type McpRegistryOptions } from '../src/mcp/registry.js'
+import { childEnv, McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
 import type { ServerStatus, ToolCallOptions, ToolOutcome, ToolProgress } from '../src/mcp/types.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -88,6 +89,15 @@ function call(
   return registry.call(name, text, { signal: new AbortController().signal, ...options })
 }
 
+/** A port nothing listens on: one the system just gave out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
 /** Every process in the group `pgid`. */
 function groupPids(pgid: number): number[] {
   return execFileSync('ps', ['-e', '-o', 'pid=,pgid='], { encoding: 'utf8' })
@@ -128,6 +138,7 @@ describe('a registry of demo, server-everything and a remote server', () => {
   let lines: LogLine[]
 
   before(async () => {
+    const port = await closedPort()
     ;({ registry, lines } = open(
       [
         demo('demo'),
@@ -148,7 +159,13 @@ describe('a registry of demo, server-everything and a remote server', () => {
             ],
           },
         }),
-        { name: 'remote', transport: 'http', explicit: false, url: 'http://127.0.0.1:9/mcp', headers: {} },
+        {
+          name: 'remote',
+          transport: 'http',
+          explicit: false,
+          url: `http://127.0.0.1:${port}/mcp`,
+          headers: {},
+        },
       ],
       {
         env: { ...process.env, TEST_SECRET_VAR: SECRET, TEST_PLAIN_VAR: 'visible' },
@@ -191,29 +208,29 @@ describe('a registry of demo, server-everything and a remote server', () => {
     assert.equal(sum?.annotations?.idempotentHint, true)
   })
 
-  test('each server reports its state; a remote server is failed with the reason, not a crash', () => {
+  test('each server reports its state; an unreachable remote server is failed with the reason, not a crash', async () => {
     assert.equal(registry.settled(), true)
     const demoStatus = statusOf(registry, 'demo')
     assert.equal(demoStatus.state, 'ready')
     assert.equal(demoStatus.transport, 'stdio')
     assert.equal(demoStatus.tools, 5)
+    assert.equal(demoStatus.prompts, 2)
+    assert.equal(demoStatus.resources, 3)
     assert.equal(demoStatus.attempts, 0)
     assert.equal(typeof demoStatus.pid, 'number')
     assert.equal(statusOf(registry, 'denied').tools, 3)
-    assert.deepEqual(statusOf(registry, 'remote'), {
-      name: 'remote',
-      transport: 'http',
-      state: 'failed',
-      error: REMOTE_UNSUPPORTED,
-      tools: 0,
-      attempts: 0,
+    const remote = await until('the remote server to give up', () => {
+      const status = statusOf(registry, 'remote')
+      return status.error?.includes('gave up') === true && status
     })
-    const remoteLine = lines.find((l) => l.obj.server === 'remote')
+    assert.equal(remote.transport, 'http')
+    assert.equal(remote.state, 'failed')
+    assert.match(remote.error ?? '', /fetch failed \(ECONNREFUSED\) \(gave up after 3 reconnect attempts\)/)
+    assert.deepEqual([remote.tools, remote.prompts, remote.resources], [0, 0, 0])
+    assert.ok(remote.attempts >= 1)
+    const remoteLine = lines.find((l) => l.obj.server === 'remote' && l.obj.state === 'failed')
     assert.equal(remoteLine?.level, 'warn')
-    assert.deepEqual(remoteLine?.obj.error, {
-      type: 'MCP_TRANSPORT_UNSUPPORTED',
-      message: REMOTE_UNSUPPORTED,
-    })
+    assert.equal((remoteLine?.obj.error as { type: string }).type, 'MCP_CONNECT_FAILED')
     const readyLine = lines.find((l) => l.obj.server === 'demo' && l.obj.state === 'ready')
     assert.equal(readyLine?.obj.tools, 5)
   })

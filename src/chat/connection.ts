@@ -4,6 +4,8 @@ import type { WebSocket, RawData } from 'ws'
 import {
   ConversationNotFoundError,
   InternalError,
+  McpServerNotFoundError,
+  ResourceNotFoundError,
   InvalidFrameError,
   RequestInProgressError,
   RequestNotFoundError,
@@ -13,7 +15,7 @@ import {
   withData,
   type PlatformError,
 } from '../errors.js'
-import type { ToolRunner } from '../mcp/types.js'
+import type { McpContent, ToolRunner } from '../mcp/types.js'
 import type { ChatStore } from '../store/types.js'
 import { checkFrame, type ChunkBody, type ClientFrame, type ErrorBody, type ServerFrame } from './protocol.js'
 import { TurnAborted, describeError, type ChatService, type TurnEndReason } from './service.js'
@@ -30,6 +32,8 @@ export interface ConnectionOptions {
   store: ChatStore
   /** The MCP tools (for `list_tools`); none when absent. */
   tools?: ToolRunner
+  /** The MCP prompts and resources (for their actions); none when absent. */
+  content?: McpContent
   principal: string
   log: ConnectionLogger
   /** True once the server is shutting down: new turns are refused with 503. */
@@ -133,6 +137,13 @@ export class ChatConnection {
         }))
         return this.#send({ request_id: id, status: 'complete', result: { tools } })
       }
+      case 'list_prompts':
+        return this.#complete(id, { prompts: this.#prompts() })
+      case 'list_resources':
+        return this.#complete(id, { resources: this.#resources() })
+      case 'get_prompt':
+      case 'read_resource':
+        return void this.#fetch(frame)
       case 'list_conversations':
       case 'get_history':
         return void this.#read(frame)
@@ -144,6 +155,62 @@ export class ChatConnection {
       }
       case 'chat':
         return this.#startTurn(id, frame.payload)
+    }
+  }
+
+  #complete(requestId: string, result: Record<string, unknown>): void {
+    this.#send({ request_id: requestId, status: 'complete', result })
+  }
+
+  #prompts(): Record<string, unknown>[] {
+    return (this.#options.content?.prompts() ?? []).map(({ server, prompt }) => ({
+      server,
+      name: prompt.name,
+      description: prompt.description ?? prompt.title ?? '',
+      arguments: prompt.arguments ?? [],
+    }))
+  }
+
+  #resources(): Record<string, unknown>[] {
+    const content = this.#options.content
+    if (!content) return []
+    const described = (item: { name: string; mimeType?: string; description?: string }) => ({
+      name: item.name,
+      ...(item.mimeType === undefined ? {} : { mime_type: item.mimeType }),
+      ...(item.description === undefined ? {} : { description: item.description }),
+    })
+    return [
+      ...content
+        .resources()
+        .map(({ server, resource }) => ({ server, uri: resource.uri, ...described(resource) })),
+      ...content.resourceTemplates().map(({ server, template }) => ({
+        server,
+        uri_template: template.uriTemplate,
+        ...described(template),
+      })),
+    ]
+  }
+
+  /** Requests to an MCP server on the client's behalf. */
+  async #fetch(frame: Extract<ClientFrame, { action: 'get_prompt' | 'read_resource' }>): Promise<void> {
+    const { content } = this.#options
+    try {
+      if (frame.action === 'get_prompt') {
+        const { server, name, arguments: args = {} } = frame.payload
+        if (!content) throw new McpServerNotFoundError(server)
+        const result = await content.getPrompt(server, name, args)
+        const body = {
+          messages: result.messages,
+          ...(result.description ? { description: result.description } : {}),
+        }
+        return this.#complete(frame.request_id, body)
+      }
+      const { server, uri } = frame.payload
+      if (!content) throw new ResourceNotFoundError(uri)
+      const { result } = await content.readResource(uri, server)
+      this.#complete(frame.request_id, { contents: result.contents })
+    } catch (err) {
+      this.#sendError(frame.request_id, err)
     }
   }
 

@@ -29,6 +29,7 @@ function rulesOf(schema: TSchema): string {
     rules.push(`${schema.minLength}–${schema.maxLength} characters`)
   } else if (schema.minLength !== undefined) rules.push(`at least ${schema.minLength} character`)
   if (schema.pattern !== undefined) rules.push(`\`${String(schema.pattern)}\``)
+  if (schema.maxItems !== undefined) rules.push(`at most ${schema.maxItems} items`)
   return rules.join(', ')
 }
 
@@ -106,9 +107,7 @@ ${Object.entries(ISSUE_TYPES)
 
 ## Actions
 
-${actions}
-Not served by this version yet (answered as an unknown action): ${later.map((a) => `\`${a}\``).join(', ')}.
-
+${actions}${later.length ? `\nNot served by this version yet (answered as an unknown action): ${later.map((a) => `\`${a}\``).join(', ')}.\n` : ''}
 ## Server frames
 
 Every frame carries \`request_id\` and \`status\`:

@@ -10,6 +10,33 @@ const strict = { additionalProperties: false } as const
 export const REQUEST_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
 export const RequestId = Type.String({ pattern: REQUEST_ID_PATTERN })
 
+const ServerName = Type.String({ minLength: 1, maxLength: 64, description: 'An MCP server, by its name.' })
+const ResourceUri = Type.String({ minLength: 1, maxLength: 2048, description: 'A resource URI.' })
+const PromptArguments = Type.Record(Type.String(), Type.String({ maxLength: 100_000 }), {
+  description: "The prompt's arguments, each a string.",
+})
+
+export const PromptRef = Type.Object(
+  {
+    server: ServerName,
+    name: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'The prompt, by its name on that server.',
+    }),
+    arguments: Type.Optional(PromptArguments),
+  },
+  { ...strict, description: 'An MCP prompt: `{server, name, arguments}`.' },
+)
+export const ResourceRef = Type.Union([
+  ResourceUri,
+  Type.Object(
+    { server: ServerName, uri: ResourceUri },
+    { ...strict, description: 'A resource of that server.' },
+  ),
+])
+export const MAX_ATTACHED_RESOURCES = 16
+
 export const ChatPayload = Type.Object(
   {
     text: Type.String({
@@ -33,6 +60,20 @@ export const ChatPayload = Type.Object(
     streaming: Type.Optional(
       Type.Boolean({
         description: 'Overrides `chat.service.streaming.enabled`; false: the answer comes as one chunk.',
+      }),
+    ),
+    prompt: Type.Optional(
+      Type.Object(PromptRef.properties, {
+        ...strict,
+        description:
+          'An MCP prompt `{server, name, arguments}`: its messages go to the LLM before the text, and are stored with the turn.',
+      }),
+    ),
+    resources: Type.Optional(
+      Type.Array(ResourceRef, {
+        maxItems: MAX_ATTACHED_RESOURCES,
+        description:
+          'MCP resources to attach as context: URIs, or `{server, uri}` where several servers offer one. Text is attached; binary contents are described by type and size. Stored with the turn.',
       }),
     ),
   },
@@ -62,6 +103,45 @@ export const ListToolsPayload = Type.Object(
     ...strict,
     description:
       'Every tool of every connected MCP server, as the LLM sees it; answered `{"tools": [{"name", "server", "description", "input_schema", "annotations"}]}`.',
+  },
+)
+
+export const ListPromptsPayload = Type.Object(
+  {},
+  {
+    ...strict,
+    description:
+      'Every prompt of every connected MCP server; answered `{"prompts": [{"server", "name", "description", "arguments": [{"name", "description", "required"}]}]}`.',
+  },
+)
+export const GetPromptPayload = Type.Object(PromptRef.properties, {
+  ...strict,
+  description:
+    'The prompt\'s messages, as the server gives them; answered `{"messages": [{"role", "content"}], "description"}`. Unknown server or prompt: 404; a required argument missing: 400.',
+})
+export const ListResourcesPayload = Type.Object(
+  {},
+  {
+    ...strict,
+    description:
+      'Every resource and resource template of every connected MCP server; answered `{"resources": [{"server", "uri", "name", "mime_type", "description"} or {"server", "uri_template", "name", "mime_type", "description"}]}`.',
+  },
+)
+export const ReadResourcePayload = Type.Object(
+  {
+    server: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'The MCP server; may be left out when exactly one server offers the URI.',
+      }),
+    ),
+    uri: ResourceUri,
+  },
+  {
+    ...strict,
+    description:
+      'The resource\'s contents, as the server gives them; answered `{"contents": [{"uri", "mimeType", "text" or "blob"}]}`. Unknown: 404; offered by several servers and no `server`: 400.',
   },
 )
 
@@ -111,6 +191,10 @@ export const PAYLOADS = {
   chat: ChatPayload,
   cancel: CancelPayload,
   list_tools: ListToolsPayload,
+  list_prompts: ListPromptsPayload,
+  get_prompt: GetPromptPayload,
+  list_resources: ListResourcesPayload,
+  read_resource: ReadResourcePayload,
   list_conversations: ListConversationsPayload,
   get_history: GetHistoryPayload,
   ping: PingPayload,
@@ -139,7 +223,7 @@ export const ISSUE_TYPES = {
   unknown_field: 'a field the protocol does not define',
   type_error: 'a value of the wrong JSON type',
   too_short: 'a string shorter than allowed',
-  too_long: 'a string longer than allowed',
+  too_long: 'a string or list longer than allowed',
   pattern_mismatch: 'a string not of the required form (request ids)',
   invalid_value: 'a value outside the allowed set (actions)',
   out_of_range: 'a number outside the allowed range',
@@ -196,6 +280,7 @@ function issueOf(field: string, error: ValueError): ValidationIssue {
     case ValueErrorType.StringMinLength:
       return { field, message: error.message, type: 'too_short' }
     case ValueErrorType.StringMaxLength:
+    case ValueErrorType.ArrayMaxItems:
       return { field, message: error.message, type: 'too_long' }
     case ValueErrorType.StringPattern:
       return { field, message: `Expected 1 to 128 characters of [A-Za-z0-9._:-]`, type: 'pattern_mismatch' }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { PlatformConfig } from '../config/types.js'
 import {
+  AttachmentsTooLargeError,
   ConversationBusyError,
   ConversationNotFoundError,
   InputTooLargeError,
@@ -13,10 +14,11 @@ import {
   isPlatformError,
 } from '../errors.js'
 import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
-import type { ToolRunner } from '../mcp/types.js'
-import type { ChatEvent, ChatStore, NewEvent } from '../store/types.js'
+import type { McpContent, ToolRunner } from '../mcp/types.js'
+import type { Attachments, ChatEvent, ChatStore, NewEvent } from '../store/types.js'
 import { buildContext, type HistoryMessage } from '../tokens/context.js'
 import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
+import { attachedChars, fetchAttachments, userMessages } from './attachments.js'
 import { closeInstance, openInstance } from './instance.js'
 import type { ChatPayload, ChunkBody } from './protocol.js'
 
@@ -56,11 +58,16 @@ export interface ChatServiceOptions {
   llm: LlmProvider
   /** The MCP tools offered to the LLM; none when absent. */
   tools?: ToolRunner
+  /** The MCP prompts and resources a chat may attach; none when absent. */
+  content?: McpContent
   settings: PlatformConfig['chat']['service']
   log: TurnLogger
   /** DEBUG_TOKENS=1: log each turn's token accounting. */
   debugTokens?: boolean
 }
+
+/** The longest token of cl100k_base and o200k_base, in bytes (so at most as many characters). */
+const MAX_TOKEN_CHARS = 128
 
 type Outcome = 'complete' | 'replayed' | 'cancelled' | 'error'
 export type TurnFinish = Exclude<FinishReason, 'tool_calls'> | 'tool_limit_reached'
@@ -193,9 +200,22 @@ class Turn {
   async run(create: boolean, claim: (conversationId: string) => boolean): Promise<Record<string, unknown>> {
     const { store, settings } = this.options
     const { principal, request_id, payload } = this.request
+    // Fetched before the turn is stored: they are part of what the user said.
+    const attachments = await fetchAttachments(this.options.content, payload, this.signal)
+    const budget = settings.context.max_tokens - settings.context.reserve_tokens
+    // No token is longer than MAX_TOKEN_CHARS characters: past this, no counting is needed to know.
+    if (attachedChars(attachments) > budget * MAX_TOKEN_CHARS) {
+      throw new AttachmentsTooLargeError(attachedChars(attachments), budget)
+    }
     const began = await store.beginTurn(
       {
-        ...this.#event({ type: 'user_message', role: 'user', content: payload.text, status: 'complete' }),
+        ...this.#event({
+          type: 'user_message',
+          role: 'user',
+          content: payload.text,
+          status: 'complete',
+          ...(attachments ? { attachments } : {}),
+        }),
         instance: this.instance,
       },
       create,
@@ -227,11 +247,13 @@ class Turn {
         description: t.description,
         input_schema: t.input_schema,
       }))
+      const user = userMessages(payload.text, attachments)
       const { messages, accounting } = buildContext({
         system: settings.system_prompt,
         tools: specs,
         history: toHistory(history),
-        user: payload.text,
+        user: user.at(-1)!.content,
+        userLeads: user.slice(0, -1),
         userTokens: began.event.token_count,
         model: this.model,
         maxTokens: settings.context.max_tokens,
@@ -431,7 +453,10 @@ class Turn {
 
   /** A new event of this turn, its token count computed once, as the LLM will see it. */
   #event(
-    fields: Pick<NewEvent, 'type' | 'role' | 'content' | 'status' | 'tool_calls' | 'tool_call_id'>,
+    fields: Pick<
+      NewEvent,
+      'type' | 'role' | 'content' | 'status' | 'tool_calls' | 'tool_call_id' | 'attachments'
+    >,
   ): NewEvent {
     const event: NewEvent = {
       ...fields,
@@ -439,8 +464,10 @@ class Turn {
       request_id: this.request.request_id,
       principal: this.request.principal,
     }
-    const message = messageOf(event)
-    event.token_count = message ? countMessage(message, this.model) : countTokens(event.content, this.model)
+    const messages = messagesOf(event)
+    event.token_count = messages.length
+      ? messages.reduce((n, m) => n + countMessage(m, this.model), 0)
+      : countTokens(event.content, this.model)
     return event
   }
 }
@@ -451,21 +478,24 @@ function isFinished(events: ChatEvent[]): boolean {
   return last?.type === 'assistant_message' && last.status === 'complete'
 }
 
-/** An event as the message the LLM sees; undefined for events that are not said (meta). */
-function messageOf(
-  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id'>,
-): LlmMessage | undefined {
+/**
+ * An event as the messages the LLM sees: one, or for a user message with a prompt attached the
+ * prompt's messages first; none for events that are not said (meta).
+ */
+function messagesOf(
+  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id'> & { attachments?: Attachments },
+): LlmMessage[] {
   switch (event.type) {
     case 'user_message':
-      return { role: 'user', content: event.content }
+      return userMessages(event.content, event.attachments)
     case 'assistant_message':
-      return { role: 'assistant', content: event.content }
+      return [{ role: 'assistant', content: event.content }]
     case 'tool_call':
-      return { role: 'assistant', content: event.content, tool_calls: event.tool_calls ?? [] }
+      return [{ role: 'assistant', content: event.content, tool_calls: event.tool_calls ?? [] }]
     case 'tool_result':
-      return { role: 'tool', tool_call_id: event.tool_call_id ?? '', content: event.content }
+      return [{ role: 'tool', tool_call_id: event.tool_call_id ?? '', content: event.content }]
     default:
-      return undefined
+      return []
   }
 }
 
@@ -493,8 +523,11 @@ export function toHistory(events: ChatEvent[]): HistoryMessage[] {
         continue
       }
     }
-    const message = messageOf(event)
-    if (message) history.push({ message, tokens: event.token_count })
+    const messages = messagesOf(event)
+    const message = messages.at(-1)
+    if (!message) continue
+    const leads = messages.slice(0, -1)
+    history.push({ message, tokens: event.token_count, ...(leads.length ? { leads } : {}) })
   }
   return history
 }

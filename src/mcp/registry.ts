@@ -1,23 +1,60 @@
-// The MCP registry: connects every configured server (stdio here; remote servers come later),
-// keeps each one's state and tools, reconnects with backoff, and runs tool calls for the chat
-// service. A failing server never fails a turn: its tools report the problem as their result.
+// The MCP registry: connects every configured server (stdio children, and remote servers over
+// Streamable HTTP or the older HTTP+SSE transport), keeps each one's state, tools, prompts and
+// resources, reconnects with backoff, and runs tool calls for the chat service. A failing server
+// never fails a turn: its tools report the problem as their result.
+import { setMaxListeners } from 'node:events'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js'
 import {
   ErrorCode,
   McpError,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
+  type GetPromptResult,
   type Progress,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { PlatformConfig, ServerConfig, StdioServerConfig } from '../config/types.js'
+import {
+  McpRequestFailedError,
+  McpRequestRefusedError,
+  McpServerNotFoundError,
+  McpServerUnavailableError,
+  McpTimeoutError,
+  PromptNotFoundError,
+  ResourceAmbiguousError,
+  ResourceNotFoundError,
+  ValidationFailedError,
+  isPlatformError,
+  withData,
+} from '../errors.js'
 import { assignToolNames } from './naming.js'
+import {
+  httpStatusOf,
+  isSessionExpired,
+  isSseStreamError,
+  speaksOnlySse,
+  sseTransport,
+  streamableHttpTransport,
+} from './remote.js'
 import { toolOutcome } from './results.js'
 import { StdioTransport } from './stdio-transport.js'
 import type {
+  McpContent,
   RegisteredTool,
+  ServerPrompt,
+  ServerResource,
+  ServerResourceTemplate,
   ServerState,
   ServerStatus,
   ToolCallOptions,
@@ -46,21 +83,38 @@ export interface McpRegistryOptions {
 
 /** `error.type` of the registry's log lines. */
 export type McpErrorType =
-  'MCP_CONNECT_FAILED' | 'MCP_SERVER_LOST' | 'MCP_TRANSPORT_UNSUPPORTED' | 'MCP_TOOLS_REFRESH_FAILED'
+  'MCP_CONNECT_FAILED' | 'MCP_SERVER_LOST' | 'MCP_SESSION_EXPIRED' | 'MCP_LIST_REFRESH_FAILED'
 
-export const REMOTE_UNSUPPORTED = 'remote servers are not supported in this version'
+type TransportKind = ServerStatus['transport']
+/** The lists a server keeps, each refreshed by its own list_changed notification. */
+type ListKind = 'tools' | 'prompts' | 'resources'
+
 const CLIENT_INFO = { name: 'mcp-platform', version: '0.1.0' }
 /** Backoff doubles up to this, so a long series of retries stays useful. */
 const MAX_RECONNECT_DELAY_MS = 60_000
 /** The SDK's own request timeout is set past ours, so ours always decides (and words) a timeout. */
 const SDK_TIMEOUT_MARGIN_MS = 5_000
+/** A ping that checks whether a remote server is still there gets at most this long. */
+const HEALTH_CHECK_MS = 5_000
+/** At shutdown, a remote server gets this long to hear that its session ends. */
+const END_SESSION_MS = 1_000
 /** Servers' schemas use keywords and formats of their own: check what ajv knows, ignore the rest. */
 const AJV_OPTIONS = { allErrors: true, strict: false, validateFormats: false, logger: false } as const
+
+interface Lists {
+  /** The tools the LLM may see, as last listed (kept while the server is down, for routing). */
+  tools: Tool[]
+  prompts: Prompt[]
+  resources: Resource[]
+  templates: ResourceTemplate[]
+}
 
 interface Slot {
   name: string
   config: ServerConfig
   state: ServerState
+  /** The transport of the current (or last) connection: a remote one may have fallen back to SSE. */
+  kind: TransportKind
   error?: string
   /** Failed connection attempts since the last success. */
   attempts: number
@@ -70,14 +124,19 @@ interface Slot {
   settled: boolean
   /** Bumped by every attempt and at close: events of an older connection are ignored. */
   generation: number
-  /** The tools the LLM may see, as last listed (kept while the server is down, for routing). */
-  tools: Tool[]
+  lists: Lists
   client?: Client
-  transport?: StdioTransport
+  transport?: Transport
   timer?: NodeJS.Timeout
-  refresh?: { again: boolean }
-  /** tools/list_changed came while still connecting: list again once ready. */
-  toolsStale?: boolean
+  refreshing: Map<ListKind, { again: boolean }>
+  /** list_changed came while still connecting: list again once ready. */
+  stale: Set<ListKind>
+  /** A ping checking whether the remote server is still there, while it runs. */
+  checking?: Promise<void>
+  /** The generation whose session the server forgot: requests sent on it may be sent again. */
+  renewedFrom?: number
+  /** Called on every change of state (requests waiting for a reconnect). */
+  waiters: Set<() => void>
 }
 
 interface KnownTool {
@@ -87,7 +146,7 @@ interface KnownTool {
   validator?: ValidateFunction | null
 }
 
-export class McpRegistry implements ToolRunner {
+export class McpRegistry implements ToolRunner, McpContent {
   private readonly slots: Slot[]
   private tools = new Map<string, KnownTool>()
   private readonly validators = new Map<string, ValidateFunction | null>()
@@ -101,11 +160,15 @@ export class McpRegistry implements ToolRunner {
       name,
       config,
       state: 'connecting',
+      kind: config.transport,
       attempts: 0,
       reconnects: 0,
       settled: false,
       generation: 0,
-      tools: [],
+      lists: { tools: [], prompts: [], resources: [], templates: [] },
+      refreshing: new Map(),
+      stale: new Set(),
+      waiters: new Set(),
     }))
   }
 
@@ -113,29 +176,47 @@ export class McpRegistry implements ToolRunner {
   start(): void {
     if (this.started) return
     this.started = true
-    for (const slot of this.slots) {
-      if (slot.config.transport === 'stdio') void this.connect(slot)
-      else this.unsupported(slot)
-    }
+    for (const slot of this.slots) void this.connect(slot)
   }
 
   list(): RegisteredTool[] {
-    const ready = new Set(this.slots.filter((s) => s.state === 'ready').map((s) => s.name))
+    const ready = new Set(this.ready().map((s) => s.name))
     return [...this.tools.values()].filter((t) => ready.has(t.server)).map(registered)
+  }
+
+  prompts(): ServerPrompt[] {
+    return this.ready().flatMap((slot) => slot.lists.prompts.map((prompt) => ({ server: slot.name, prompt })))
+  }
+
+  resources(): ServerResource[] {
+    return this.ready().flatMap((slot) =>
+      slot.lists.resources.map((resource) => ({ server: slot.name, resource })),
+    )
+  }
+
+  resourceTemplates(): ServerResourceTemplate[] {
+    return this.ready().flatMap((slot) =>
+      slot.lists.templates.map((template) => ({ server: slot.name, template })),
+    )
   }
 
   status(): ServerStatus[] {
     return this.slots.map((slot) => {
+      const ready = slot.state === 'ready'
       const status: ServerStatus = {
         name: slot.name,
-        transport: slot.config.transport,
+        transport: slot.kind,
         state: slot.state,
-        tools: slot.state === 'ready' ? slot.tools.length : 0,
+        tools: ready ? slot.lists.tools.length : 0,
+        prompts: ready ? slot.lists.prompts.length : 0,
+        resources: ready ? slot.lists.resources.length + slot.lists.templates.length : 0,
         attempts: slot.attempts,
       }
       if (slot.error !== undefined) status.error = slot.error
-      const pid = slot.transport?.exitDescription === undefined ? slot.transport?.pid : undefined
-      if (pid !== undefined && slot.state !== 'closed') status.pid = pid
+      const stdio = slot.transport instanceof StdioTransport ? slot.transport : undefined
+      if (stdio?.pid !== undefined && stdio.exitDescription === undefined && slot.state !== 'closed') {
+        status.pid = stdio.pid
+      }
       return status
     })
   }
@@ -158,13 +239,156 @@ export class McpRegistry implements ToolRunner {
     const problems = this.validate(known, parsed)
     if (problems.length > 0) return toolError(`Invalid arguments for ${name}:\n${problems.join('\n')}`)
     const slot = this.slots.find((s) => s.name === known.server) as Slot
-    if (slot.state !== 'ready' || !slot.client) return toolError(unavailable(slot))
-    return this.invoke(slot, slot.client, known, parsed, options)
+    // A server that is connecting is waited for (within the call's time); one that failed is not.
+    if (slot.state === 'failed' || slot.state === 'closed') return toolError(unavailable(slot))
+    return this.invoke(slot, known, parsed, options)
+  }
+
+  async getPrompt(
+    server: string,
+    name: string,
+    args: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<GetPromptResult> {
+    const slot = this.slotNamed(server)
+    const prompt = slot.lists.prompts.find((p) => p.name === name)
+    if (!prompt) {
+      this.requireReady(slot)
+      throw new PromptNotFoundError(server, name)
+    }
+    const missing = (prompt.arguments ?? []).filter((a) => a.required === true && args[a.name] === undefined)
+    if (missing.length > 0) {
+      throw withData(new ValidationFailedError(), {
+        validation_errors: missing.map((a) => ({
+          field: `payload.arguments.${a.name}`,
+          message: `The prompt '${name}' needs the argument '${a.name}'`,
+          type: 'missing',
+        })),
+      })
+    }
+    return this.request(slot, signal, (client, options) =>
+      client.getPrompt({ name, arguments: args }, options),
+    )
+  }
+
+  async readResource(
+    uri: string,
+    server?: string,
+    signal?: AbortSignal,
+  ): Promise<{ server: string; result: ReadResourceResult }> {
+    const slot = server === undefined ? this.ownerOf(uri) : this.slotNamed(server)
+    try {
+      const result = await this.request(slot, signal, (client, options) =>
+        client.readResource({ uri }, options),
+      )
+      return { server: slot.name, result }
+    } catch (err) {
+      // The specification's "resource not found" code, or the SDK's InvalidParams for the same.
+      const code = (err as { data?: { mcp_error?: { code?: number } } }).data?.mcp_error?.code
+      if (code === -32002 || code === Number(ErrorCode.InvalidParams)) {
+        throw withData(new ResourceNotFoundError(uri), (err as { data: Record<string, unknown> }).data)
+      }
+      throw err
+    }
+  }
+
+  private ready(): Slot[] {
+    return this.slots.filter((s) => s.state === 'ready')
+  }
+
+  private slotNamed(name: string): Slot {
+    const slot = this.slots.find((s) => s.name === name)
+    if (!slot) throw new McpServerNotFoundError(name)
+    return slot
+  }
+
+  private requireReady(slot: Slot): Client {
+    if (slot.state !== 'ready' || !slot.client) {
+      throw new McpServerUnavailableError(slot.name, slot.error ?? slot.state)
+    }
+    return slot.client
+  }
+
+  /** The one server that lists this URI, or failing that has a template matching it. */
+  private ownerOf(uri: string): Slot {
+    let owners = this.slots.filter((s) => s.lists.resources.some((r) => r.uri === uri))
+    if (owners.length === 0) {
+      owners = this.slots.filter((s) => s.lists.templates.some((t) => matches(t.uriTemplate, uri)))
+    }
+    if (owners.length === 0) throw new ResourceNotFoundError(uri)
+    if (owners.length > 1) throw new ResourceAmbiguousError(uri, owners.map((s) => s.name).join(', '))
+    return owners[0] as Slot
+  }
+
+  /**
+   * One request to a server, for a client's action: timed out after connection_timeout, its
+   * failures as the platform's errors. A remote server that lost our session is connected anew
+   * and asked once more: it never saw the request, so asking again is safe.
+   */
+  private async request<T>(
+    slot: Slot,
+    signal: AbortSignal | undefined,
+    send: (client: Client, options: RequestOptions) => Promise<T>,
+  ): Promise<T> {
+    const seconds = this.options.connection.connection_timeout
+    const timeout = AbortSignal.timeout(seconds * 1000)
+    const options: RequestOptions = {
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS,
+    }
+    try {
+      return await this.withSession(slot, options.signal, (client) => send(client, options))
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      if (timeout.aborted) throw new McpTimeoutError(slot.name, seconds)
+      throw requestError(slot, err)
+    }
+  }
+
+  /**
+   * Runs `send` on the ready connection, and once more on a new session when the Streamable HTTP
+   * server forgot ours (it restarted): a request sent on a forgotten session was refused (404) or
+   * cut off by our own renewal, so it never ran. Any other failure is the caller's; a failure of
+   * the transport itself is first checked with a ping, which tells the two apart.
+   */
+  private async withSession<T>(
+    slot: Slot,
+    signal: AbortSignal | undefined,
+    send: (client: Client) => Promise<T>,
+  ): Promise<T> {
+    if (slot.state === 'connecting') await this.settledAfter(slot, slot.generation - 1, signal)
+    const client = this.requireReady(slot)
+    const generation = slot.generation
+    try {
+      return await send(client)
+    } catch (err) {
+      if (signal?.aborted || slot.kind !== 'http') throw err
+      if (isSessionExpired(err)) this.sessionExpired(slot, generation)
+      else if (!(err instanceof McpError)) await this.checkHealth(slot, generation)
+      if (slot.renewedFrom !== generation) throw err
+      await this.settledAfter(slot, generation, signal)
+      return await send(this.requireReady(slot))
+    }
+  }
+
+  /** Resolves once an attempt newer than `generation` has ended (ready or failed), or on abort. */
+  private settledAfter(slot: Slot, generation: number, signal: AbortSignal | undefined): Promise<void> {
+    const done = () => slot.generation > generation && slot.state !== 'connecting'
+    if (done() || signal?.aborted) return Promise.resolve()
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done() && !signal?.aborted && !this.closing) return
+        slot.waiters.delete(check)
+        signal?.removeEventListener('abort', check)
+        resolve()
+      }
+      slot.waiters.add(check)
+      signal?.addEventListener('abort', check, { once: true })
+    })
   }
 
   private async invoke(
     slot: Slot,
-    client: Client,
     known: KnownTool,
     args: Record<string, unknown>,
     options: ToolCallOptions,
@@ -175,19 +399,24 @@ export class McpRegistry implements ToolRunner {
     timer.unref()
     const generation = slot.generation
     // The SDK sends notifications/cancelled to the server when this signal fires.
+    const signal = AbortSignal.any([options.signal, timeout.signal])
     const requestOptions: RequestOptions = {
-      signal: AbortSignal.any([options.signal, timeout.signal]),
+      signal,
       timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS,
       resetTimeoutOnProgress: false,
     }
     if (options.onProgress) requestOptions.onprogress = forwardProgress(options.onProgress)
     try {
       return toolOutcome(
-        await client.callTool({ name: known.definition.name, arguments: args }, undefined, requestOptions),
+        await this.withSession(slot, signal, (client) =>
+          client.callTool({ name: known.definition.name, arguments: args }, undefined, requestOptions),
+        ),
       )
     } catch (err) {
       if (options.signal.aborted) throw options.signal.reason
       if (timeout.signal.aborted) return toolError(`The tool call timed out after ${seconds} s.`)
+      // The session expired and the new one could not be had.
+      if (err instanceof McpServerUnavailableError) return toolError(unavailable(slot))
       if (isConnectionClosed(err) || generation !== slot.generation || slot.state !== 'ready') {
         return toolError(
           `The server "${slot.name}" went away during the call${slot.error ? ` (${slot.error})` : ''}.`,
@@ -226,69 +455,131 @@ export class McpRegistry implements ToolRunner {
   }
 
   private async connect(slot: Slot): Promise<void> {
-    const { config } = slot
-    if (this.closing || config.transport !== 'stdio') return
+    if (this.closing) return
     const generation = ++slot.generation
     slot.timer = undefined
-    slot.toolsStale = false
+    slot.stale.clear()
     this.setState(slot, 'connecting')
-    const transport = this.transportFor(config)
-    const client = new Client(CLIENT_INFO, { capabilities: {} })
-    slot.transport = transport
-    slot.client = client
-    client.onclose = () => this.connectionClosed(slot, generation)
-    client.onerror = (err) =>
-      this.options.log.debug({ server: slot.name, err: err.message }, 'mcp server protocol error')
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () =>
-      this.toolsChanged(slot, generation),
-    )
     const seconds = this.options.connection.connection_timeout
     const deadline = new AbortController()
+    // Every page of every list listens on it until the attempt ends: a long list is not a leak.
+    setMaxListeners(0, deadline.signal)
     const timer = setTimeout(() => deadline.abort(new Error('connection timeout')), seconds * 1000)
     timer.unref()
+    const requestOptions = { signal: deadline.signal, timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS }
     try {
-      const requestOptions = { signal: deadline.signal, timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS }
-      await client.connect(transport, requestOptions)
-      const tools = await listTools(client, requestOptions)
+      const client = await this.open(slot, generation, requestOptions)
+      const lists = await this.fetchLists(slot, client, requestOptions)
       if (generation !== slot.generation) return
-      this.connected(slot, tools)
+      this.connected(slot, lists)
     } catch (err) {
       if (generation !== slot.generation) return
       if (deadline.signal.aborted) {
-        void transport.close()
+        void slot.transport?.close()
         this.attemptFailed(slot, `did not become ready within ${seconds} s`)
         return
       }
       // A child that dies at once often fails a write (EPIPE) before its exit is seen: once closed,
       // its exit status and last stderr lines say why.
-      await transport.close()
-      if (generation === slot.generation) this.attemptFailed(slot, connectFailure(err, transport))
+      await slot.transport?.close()
+      if (generation === slot.generation) this.attemptFailed(slot, connectFailure(err, slot.transport))
     } finally {
       clearTimeout(timer)
       slot.settled = true
     }
   }
 
-  private transportFor(config: StdioServerConfig): StdioTransport {
+  /** Starts the server's transport and initializes the session; a remote server may need SSE. */
+  private async open(slot: Slot, generation: number, options: RequestOptions): Promise<Client> {
+    const { config } = slot
+    if (config.transport === 'stdio')
+      return this.attach(slot, generation, 'stdio', this.stdio(config), options)
+    if (config.transport === 'sse') return this.attach(slot, generation, 'sse', sseTransport(config), options)
+    try {
+      return await this.attach(slot, generation, 'http', streamableHttpTransport(config), options)
+    } catch (err) {
+      if (config.explicit || !speaksOnlySse(err) || generation !== slot.generation) throw err
+      this.options.log.info(
+        { server: slot.name, status: httpStatusOf(err) },
+        'mcp server does not speak Streamable HTTP; trying HTTP+SSE',
+      )
+      await slot.transport?.close().catch(() => undefined)
+      return this.attach(slot, generation, 'sse', sseTransport(config), options)
+    }
+  }
+
+  private async attach(
+    slot: Slot,
+    generation: number,
+    kind: TransportKind,
+    transport: Transport,
+    options: RequestOptions,
+  ): Promise<Client> {
+    const client = new Client(CLIENT_INFO, { capabilities: {} })
+    slot.kind = kind
+    slot.transport = transport
+    slot.client = client
+    client.onclose = () => this.connectionClosed(slot, generation)
+    client.onerror = (err) => this.transportError(slot, generation, err)
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () =>
+      this.listChanged(slot, generation, 'tools'),
+    )
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
+      this.listChanged(slot, generation, 'prompts'),
+    )
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () =>
+      this.listChanged(slot, generation, 'resources'),
+    )
+    await client.connect(transport, options)
+    return client
+  }
+
+  private stdio(config: StdioServerConfig): StdioTransport {
     const { log, env, secrets } = this.options
-    const transport = new StdioTransport({
+    return new StdioTransport({
       command: config.command,
       args: config.args,
       env: childEnv(env, secrets, config.env),
       onStderr: (line) => log.debug({ server: config.name, stderr: line }, 'mcp server stderr'),
       ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
     })
-    return transport
   }
 
-  private connected(slot: Slot, tools: Tool[]): void {
+  /**
+   * Every list the server offers, every page. Tools decide whether the server is usable; a server
+   * whose prompts or resources cannot be listed still serves its tools (the failure is logged).
+   */
+  private async fetchLists(slot: Slot, client: Client, options: RequestOptions): Promise<Lists> {
+    const [tools, prompts, resources] = await Promise.all([
+      listTools(client, options),
+      this.tolerant(slot, 'prompts', listPrompts(client, options), []),
+      this.tolerant(slot, 'resources', listResources(client, options), { resources: [], templates: [] }),
+    ])
+    return { tools: this.visible(slot, tools), prompts, ...resources }
+  }
+
+  private async tolerant<T>(slot: Slot, kind: ListKind, listing: Promise<T>, empty: T): Promise<T> {
+    try {
+      return await listing
+    } catch (err) {
+      const error = { type: 'MCP_LIST_REFRESH_FAILED', message: errorMessage(err) }
+      this.options.log.warn(
+        { server: slot.name, list: kind, error },
+        `mcp server ${kind} could not be listed`,
+      )
+      return empty
+    }
+  }
+
+  private connected(slot: Slot, lists: Lists): void {
     slot.attempts = 0
     slot.reconnects = 0
     delete slot.error
-    slot.tools = this.visible(slot, tools)
+    slot.lists = lists
     this.reindex()
     this.setState(slot, 'ready')
-    if (slot.toolsStale) this.refreshTools(slot, slot.generation)
+    for (const kind of slot.stale) this.refresh(slot, slot.generation, kind)
+    slot.stale.clear()
   }
 
   private attemptFailed(slot: Slot, reason: string): void {
@@ -300,12 +591,69 @@ export class McpRegistry implements ToolRunner {
   private connectionClosed(slot: Slot, generation: number): void {
     if (this.closing || generation !== slot.generation || slot.state !== 'ready') return
     const transport = slot.transport
-    const reason = transport?.exitDescription
-      ? withStderr(`the server process ${transport.exitDescription}`, transport)
+    const stdio = transport instanceof StdioTransport ? transport : undefined
+    const reason = stdio?.exitDescription
+      ? withStderr(`the server process ${stdio.exitDescription}`, stdio)
       : 'the connection to the server closed'
     // Ends the group even if only the pipes closed and the process lingers.
     void transport?.close()
     this.failed(slot, reason, 'MCP_SERVER_LOST')
+  }
+
+  /**
+   * A transport reported an error. Over stdio that is a protocol matter (the exit is seen by
+   * onclose). A remote server's event stream broke, or a request failed: HTTP+SSE loses its session
+   * with its stream; over Streamable HTTP a ping tells whether the server is still there.
+   */
+  private transportError(slot: Slot, generation: number, err: Error): void {
+    this.options.log.debug({ server: slot.name, err: err.message }, 'mcp server transport error')
+    if (this.closing || generation !== slot.generation || slot.state !== 'ready') return
+    if (slot.kind === 'sse' && isSseStreamError(err))
+      return this.lost(slot, `the event stream broke: ${err.message}`)
+    if (slot.kind === 'http') void this.checkHealth(slot, generation)
+  }
+
+  /** Pings the server once (one check at a time); its verdict is acted on before this resolves. */
+  private checkHealth(slot: Slot, generation: number): Promise<void> {
+    const client = slot.client
+    if (generation !== slot.generation || slot.state !== 'ready' || !client) return Promise.resolve()
+    slot.checking ??= (async () => {
+      try {
+        await client.ping({ timeout: HEALTH_CHECK_MS })
+      } catch (err) {
+        if (generation !== slot.generation || slot.state !== 'ready') return
+        if (isSessionExpired(err)) this.sessionExpired(slot, generation)
+        else this.lost(slot, `the server does not answer: ${errorMessage(err)}`)
+      } finally {
+        slot.checking = undefined
+      }
+    })()
+    return slot.checking
+  }
+
+  /** A remote server went away: the connection is dropped and retried with backoff. */
+  private lost(slot: Slot, reason: string): void {
+    const transport = slot.transport
+    // Older events are ignored from here on, including the onclose of the close below.
+    slot.generation += 1
+    void transport?.close().catch(() => undefined)
+    this.failed(slot, reason, 'MCP_SERVER_LOST')
+  }
+
+  /** The server answered 404 for our session: it restarted, or dropped us. A new session, now. */
+  private sessionExpired(slot: Slot, generation: number): void {
+    if (this.closing || generation !== slot.generation || slot.state !== 'ready') return
+    const transport = slot.transport
+    this.options.log.info(
+      {
+        server: slot.name,
+        error: { type: 'MCP_SESSION_EXPIRED', message: 'the server no longer knows our session' },
+      },
+      `mcp server ${slot.name} session expired; starting a new one`,
+    )
+    slot.renewedFrom = generation
+    void this.connect(slot)
+    void transport?.close().catch(() => undefined)
   }
 
   /** Records the failure and schedules the next attempt, or gives up. Logs it once. */
@@ -328,53 +676,62 @@ export class McpRegistry implements ToolRunner {
     this.setState(slot, 'failed', { type, message: reason }, { retry_in_ms: Math.round(delay) })
   }
 
-  private unsupported(slot: Slot): void {
-    slot.error = REMOTE_UNSUPPORTED
-    slot.settled = true
-    this.setState(slot, 'failed', { type: 'MCP_TRANSPORT_UNSUPPORTED', message: REMOTE_UNSUPPORTED })
-  }
-
-  private toolsChanged(slot: Slot, generation: number): void {
+  private listChanged(slot: Slot, generation: number, kind: ListKind): void {
     if (generation !== slot.generation) return
-    if (slot.state === 'ready') this.refreshTools(slot, generation)
-    else slot.toolsStale = true
+    if (slot.state === 'ready') this.refresh(slot, generation, kind)
+    else slot.stale.add(kind)
   }
 
-  /** Re-lists a server's tools; one refresh at a time, and one more if told again meanwhile. */
-  private refreshTools(slot: Slot, generation: number): void {
-    slot.toolsStale = false
-    if (slot.refresh) {
-      slot.refresh.again = true
+  /** Lists one kind again; one refresh at a time per kind, and one more if told again meanwhile. */
+  private refresh(slot: Slot, generation: number, kind: ListKind): void {
+    const running = slot.refreshing.get(kind)
+    if (running) {
+      running.again = true
       return
     }
     const refresh = { again: true }
-    slot.refresh = refresh
+    slot.refreshing.set(kind, refresh)
     void (async () => {
       while (refresh.again && generation === slot.generation && slot.state === 'ready') {
         refresh.again = false
-        await this.refreshOnce(slot, generation)
+        await this.refreshOnce(slot, generation, kind)
       }
     })().finally(() => {
-      slot.refresh = undefined
+      slot.refreshing.delete(kind)
     })
   }
 
-  private async refreshOnce(slot: Slot, generation: number): Promise<void> {
-    const timeout = this.options.connection.connection_timeout * 1000
+  private async refreshOnce(slot: Slot, generation: number, kind: ListKind): Promise<void> {
+    const options = { timeout: this.options.connection.connection_timeout * 1000 }
+    const client = slot.client as Client
     try {
-      const tools = await listTools(slot.client as Client, { timeout })
-      if (generation !== slot.generation || slot.state !== 'ready') return
-      slot.tools = this.visible(slot, tools)
-      this.reindex()
+      if (kind === 'tools') {
+        const tools = await listTools(client, options)
+        if (generation !== slot.generation || slot.state !== 'ready') return
+        slot.lists.tools = this.visible(slot, tools)
+        this.reindex()
+      } else if (kind === 'prompts') {
+        const prompts = await listPrompts(client, options)
+        if (generation !== slot.generation || slot.state !== 'ready') return
+        slot.lists.prompts = prompts
+      } else {
+        const { resources, templates } = await listResources(client, options)
+        if (generation !== slot.generation || slot.state !== 'ready') return
+        Object.assign(slot.lists, { resources, templates })
+      }
+      const count =
+        kind === 'resources'
+          ? slot.lists.resources.length + slot.lists.templates.length
+          : slot.lists[kind].length
       this.options.log.info(
-        { server: slot.name, state: slot.state, tools: slot.tools.length },
-        'mcp server tools changed',
+        { server: slot.name, state: slot.state, [kind]: count },
+        `mcp server ${kind} changed`,
       )
     } catch (err) {
-      const error = { type: 'MCP_TOOLS_REFRESH_FAILED', message: errorMessage(err) }
+      const error = { type: 'MCP_LIST_REFRESH_FAILED', message: errorMessage(err) }
       this.options.log.warn(
-        { server: slot.name, state: slot.state, error },
-        'mcp server tools refresh failed',
+        { server: slot.name, state: slot.state, list: kind, error },
+        `mcp server ${kind} refresh failed`,
       )
     }
   }
@@ -393,7 +750,7 @@ export class McpRegistry implements ToolRunner {
   /** Names every known tool again: a change on one server may resolve or create a collision. */
   private reindex(): void {
     const entries = this.slots.flatMap((slot) =>
-      slot.tools.map((definition) => ({ server: slot.name, definition })),
+      slot.lists.tools.map((definition) => ({ server: slot.name, definition })),
     )
     const names = assignToolNames(entries.map((e) => ({ server: e.server, tool: e.definition.name })))
     this.tools = new Map(
@@ -406,7 +763,13 @@ export class McpRegistry implements ToolRunner {
     clearTimeout(slot.timer)
     slot.timer = undefined
     slot.generation += 1
-    await slot.transport?.close().catch(() => undefined)
+    const transport = slot.transport
+    // A Streamable HTTP session is ended politely (DELETE), within a short bound.
+    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
+      const bound = new Promise((resolve) => setTimeout(resolve, END_SESSION_MS).unref())
+      await Promise.race([transport.terminateSession().catch(() => undefined), bound])
+    }
+    await transport?.close().catch(() => undefined)
     this.setState(slot, 'closed')
   }
 
@@ -417,16 +780,21 @@ export class McpRegistry implements ToolRunner {
     extra: Record<string, unknown> = {},
   ): void {
     slot.state = state
+    const ready = state === 'ready'
     const line = {
       server: slot.name,
+      transport: slot.kind,
       state,
-      tools: state === 'ready' ? slot.tools.length : 0,
+      tools: ready ? slot.lists.tools.length : 0,
+      prompts: ready ? slot.lists.prompts.length : 0,
+      resources: ready ? slot.lists.resources.length + slot.lists.templates.length : 0,
       attempts: slot.attempts,
       ...(error ? { error } : {}),
       ...extra,
     }
     const level = extra.gave_up === true ? 'error' : state === 'failed' ? 'warn' : 'info'
     this.options.log[level](line, `mcp server ${slot.name} ${state}`)
+    for (const wake of [...slot.waiters]) wake()
   }
 }
 
@@ -444,21 +812,95 @@ export function childEnv(
   return { ...env, ...own }
 }
 
-/** Every page of tools/list (an empty list for a server without tools). */
-async function listTools(client: Client, options: RequestOptions): Promise<Tool[]> {
-  if (!client.getServerCapabilities()?.tools) return []
-  const tools: Tool[] = []
+interface Page<T> {
+  items: T[]
+  next?: string | undefined
+}
+
+/** Every page of a paginated list, following the server's cursors to the end. */
+async function allPages<T>(
+  method: string,
+  page: (params?: { cursor: string }) => Promise<Page<T>>,
+): Promise<T[]> {
+  const items: T[] = []
   const seen = new Set<string>()
   let cursor: string | undefined
   do {
-    const page = await client.listTools(cursor === undefined ? undefined : { cursor }, options)
-    tools.push(...page.tools)
-    cursor = page.nextCursor
+    const result = await page(cursor === undefined ? undefined : { cursor })
+    items.push(...result.items)
+    cursor = result.next
     // A server that hands out the same cursor again would keep us here forever.
-    if (cursor !== undefined && seen.has(cursor)) throw new Error('the server repeated a tools/list cursor')
+    if (cursor !== undefined && seen.has(cursor)) throw new Error(`the server repeated a ${method} cursor`)
     if (cursor !== undefined) seen.add(cursor)
   } while (cursor !== undefined)
-  return tools
+  return items
+}
+
+async function listTools(client: Client, options: RequestOptions): Promise<Tool[]> {
+  if (!client.getServerCapabilities()?.tools) return []
+  return allPages('tools/list', async (params) => {
+    const result = await client.listTools(params, options)
+    return { items: result.tools, next: result.nextCursor }
+  })
+}
+
+async function listPrompts(client: Client, options: RequestOptions): Promise<Prompt[]> {
+  if (!client.getServerCapabilities()?.prompts) return []
+  return allPages('prompts/list', async (params) => {
+    const result = await client.listPrompts(params, options)
+    return { items: result.prompts, next: result.nextCursor }
+  })
+}
+
+async function listResources(
+  client: Client,
+  options: RequestOptions,
+): Promise<{ resources: Resource[]; templates: ResourceTemplate[] }> {
+  if (!client.getServerCapabilities()?.resources) return { resources: [], templates: [] }
+  const [resources, templates] = await Promise.all([
+    allPages('resources/list', async (params) => {
+      const result = await client.listResources(params, options)
+      return { items: result.resources, next: result.nextCursor }
+    }),
+    allPages('resources/templates/list', async (params) => {
+      const result = await client.listResourceTemplates(params, options)
+      return { items: result.resourceTemplates, next: result.nextCursor }
+    }).catch((err: unknown) => {
+      // Templates are optional: a server without any may not know the method.
+      if (err instanceof McpError && err.code === Number(ErrorCode.MethodNotFound)) return []
+      throw err
+    }),
+  ])
+  return { resources, templates }
+}
+
+function matches(template: string, uri: string): boolean {
+  try {
+    return new UriTemplate(template).match(uri) !== null
+  } catch {
+    return false
+  }
+}
+
+/** A failed request of a client's action as the platform's error; MCP errors travel in `data`. */
+function requestError(slot: Slot, err: unknown): Error {
+  if (isPlatformError(err)) return err
+  if (err instanceof McpError) {
+    if (err.code === Number(ErrorCode.ConnectionClosed)) {
+      return new McpServerUnavailableError(slot.name, 'it went away during the request')
+    }
+    const message = err.message.replace(/^MCP error -?\d+: /, '')
+    const mcp_error = { code: err.code, message, ...(err.data === undefined ? {} : { data: err.data }) }
+    const Refused = err.code === Number(ErrorCode.InvalidParams)
+    return withData(
+      Refused
+        ? new McpRequestRefusedError(slot.name, message)
+        : new McpRequestFailedError(slot.name, message),
+      { mcp_error },
+    )
+  }
+  // The request never got an answer: the server is unreachable or answered HTTP with an error.
+  return new McpServerUnavailableError(slot.name, errorMessage(err))
 }
 
 function registered(known: KnownTool): RegisteredTool {
@@ -514,11 +956,12 @@ function forwardProgress(onProgress: NonNullable<ToolCallOptions['onProgress']>)
   }
 }
 
-function connectFailure(err: unknown, transport: StdioTransport): string {
+function connectFailure(err: unknown, transport: Transport | undefined): string {
   // The SDK only says "Connection closed": the exit status and stderr say why.
-  if (transport.exitDescription)
+  if (transport instanceof StdioTransport && transport.exitDescription)
     return withStderr(`the server process ${transport.exitDescription}`, transport)
-  return errorMessage(err)
+  const status = httpStatusOf(err)
+  return status === undefined ? errorMessage(err) : `HTTP ${status}: ${errorMessage(err)}`
 }
 
 function withStderr(reason: string, transport: StdioTransport): string {
@@ -540,5 +983,10 @@ function toolError(content: string): ToolOutcome {
 }
 
 function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
+  if (!(err instanceof Error)) return String(err)
+  // fetch only says "fetch failed": the cause says why (ECONNREFUSED, a DNS failure, …).
+  const cause = err.cause as { code?: unknown; message?: unknown } | undefined
+  const why =
+    typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : ''
+  return why && !err.message.includes(why) ? `${err.message} (${why})` : err.message
 }

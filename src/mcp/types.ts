@@ -1,6 +1,14 @@
 // What the rest of the platform sees of the MCP servers: their tools under LLM-safe names, a way
 // to call one that never fails the turn, and each server's state for /ready.
 
+import type {
+  GetPromptResult,
+  Prompt,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplate,
+} from '@modelcontextprotocol/sdk/types.js'
+
 export type ServerState = 'connecting' | 'ready' | 'failed' | 'closed'
 
 export interface ServerStatus {
@@ -11,6 +19,9 @@ export interface ServerStatus {
   error?: string
   /** Tools the LLM sees from this server (after allow/deny). */
   tools: number
+  prompts: number
+  /** Resources and resource templates. */
+  resources: number
   /** Failed connection attempts since the last success. */
   attempts: number
   /** The stdio child's process id while it runs. */
@@ -57,4 +68,42 @@ export interface ToolRunner {
    * can act on. Rejects only with the signal's reason when the signal fires.
    */
   call(name: string, args: string, options: ToolCallOptions): Promise<ToolOutcome>
+}
+
+/** A prompt, resource or resource template with the server it comes from. */
+export interface ServerPrompt {
+  server: string
+  prompt: Prompt
+}
+export interface ServerResource {
+  server: string
+  resource: Resource
+}
+export interface ServerResourceTemplate {
+  server: string
+  template: ResourceTemplate
+}
+
+/**
+ * The prompts and resources of the connected servers. Lists are the servers' own, every page,
+ * refreshed on list_changed. Fetching throws the platform's errors (errors.ts): unknown server,
+ * prompt or resource (404), a server that is not connected (503), refused (400) or failed (502)
+ * the request, or did not answer in time (504).
+ */
+export interface McpContent {
+  prompts(): ServerPrompt[]
+  resources(): ServerResource[]
+  resourceTemplates(): ServerResourceTemplate[]
+  getPrompt(
+    server: string,
+    name: string,
+    args: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<GetPromptResult>
+  /** `server` may be left out when exactly one server lists the URI or has a template matching it. */
+  readResource(
+    uri: string,
+    server?: string,
+    signal?: AbortSignal,
+  ): Promise<{ server: string; result: ReadResourceResult }>
 }

@@ -18,6 +18,43 @@ export const UsageSchema = Type.Object(
   strict,
 )
 
+/** What a user_message brought besides its text: an MCP prompt's messages, resources' contents. */
+export const AttachmentsSchema = Type.Object(
+  {
+    prompt: Type.Optional(
+      Type.Object(
+        {
+          server: Type.String(),
+          name: Type.String(),
+          arguments: Type.Record(Type.String(), Type.String()),
+          messages: Type.Array(
+            Type.Object(
+              { role: Type.Union([Type.Literal('user'), Type.Literal('assistant')]), content: Type.String() },
+              strict,
+            ),
+          ),
+        },
+        strict,
+      ),
+    ),
+    resources: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            server: Type.String(),
+            uri: Type.String(),
+            mime_type: Type.Optional(Type.String()),
+            text: Type.Optional(Type.String()),
+            bytes: Type.Optional(count),
+          },
+          strict,
+        ),
+      ),
+    ),
+  },
+  strict,
+)
+
 export const ChatEventSchema = Type.Object(
   {
     id: Type.String({ minLength: 1 }),
@@ -49,6 +86,7 @@ export const ChatEventSchema = Type.Object(
     token_count: Type.Optional(count),
     status: Type.Union([Type.Literal('complete'), Type.Literal('interrupted'), Type.Literal('error')]),
     instance: Type.Optional(Type.String({ minLength: 1 })),
+    attachments: Type.Optional(AttachmentsSchema),
   },
   strict,
 )

@@ -29,6 +29,30 @@ export interface ChatEvent {
   status: EventStatus
   /** On a user_message: the platform process running the turn (see src/chat/instance.ts). */
   instance?: string
+  /** On a user_message: the MCP prompt and resources sent with the text, as they were then. */
+  attachments?: Attachments
+}
+
+export interface Attachments {
+  prompt?: {
+    server: string
+    name: string
+    arguments: Record<string, string>
+    /** The prompt's messages, each content as text (binary parts described, not inlined). */
+    messages: { role: 'user' | 'assistant'; content: string }[]
+  }
+  /** One entry per content a resource read returned. */
+  resources?: ResourceAttachment[]
+}
+
+export interface ResourceAttachment {
+  server: string
+  uri: string
+  mime_type?: string
+  /** Text contents. */
+  text?: string
+  /** Binary contents: their size; the bytes themselves are not kept. */
+  bytes?: number
 }
 
 /** What a caller gives; the store assigns id, seq and timestamp. */

@@ -18,7 +18,12 @@ import { countMessage, countTools, REPLY_PRIMING } from './counter.js'
 
 export interface HistoryMessage {
   message: LlmMessage
-  /** `countMessage(message)`, as stored with the message's event; computed when absent. */
+  /**
+   * Messages sent right before this one and only with it (an MCP prompt's messages before the
+   * user's text): one unit, kept or left out whole.
+   */
+  leads?: LlmMessage[]
+  /** `countMessage` of the leads and the message together, as stored with the event; computed when absent. */
   tokens?: number
 }
 
@@ -29,7 +34,9 @@ export interface ContextInput {
   history: HistoryMessage[]
   /** The new user message. */
   user: string
-  /** `countMessage` of the new user message when it is already known (stored with its event). */
+  /** Messages sent right before the new user message (an MCP prompt's). */
+  userLeads?: LlmMessage[]
+  /** `countMessage` of the new user message and its leads when already known (stored with its event). */
   userTokens?: number
   model: string
   maxTokens: number
@@ -84,10 +91,13 @@ export function buildContext(input: ContextInput): ContextResult {
   const { model } = input
   const budget = input.maxTokens - input.reserveTokens
   const systemMessage: LlmMessage = { role: 'system', content: input.system }
-  const userMessage: LlmMessage = { role: 'user', content: input.user }
+  const userEntries = counted(
+    { message: { role: 'user', content: input.user }, leads: input.userLeads, tokens: input.userTokens },
+    model,
+  )
   const system = countMessage(systemMessage, model)
   const tools = countTools(input.tools, model)
-  const user = input.userTokens ?? countMessage(userMessage, model)
+  const user = sum(userEntries)
   const fixed = system + tools + REPLY_PRIMING + user
   if (fixed > budget) {
     throw withData(new ContextTooLargeError(user, fixed - user, budget), {
@@ -98,7 +108,7 @@ export function buildContext(input: ContextInput): ContextResult {
     })
   }
 
-  const { units, total: historyTotal, orphans } = toUnits(input.history, model)
+  const { units, total: historyTotal, messages: historyMessages, orphans } = toUnits(input.history, model)
   // Newest first: the units covering the last `preserveRecent` messages whatever they cost, then
   // older ones while they fit, stopping at the first that does not.
   let start = units.length
@@ -115,7 +125,7 @@ export function buildContext(input: ContextInput): ContextResult {
   const sent = units.slice(start).flatMap((u) => u.entries)
   const total = fixed + kept
   return {
-    messages: [systemMessage, ...sent.map((e) => e.message), userMessage],
+    messages: [systemMessage, ...sent.map((e) => e.message), ...userEntries.map((e) => e.message)],
     accounting: {
       budget,
       system,
@@ -125,29 +135,48 @@ export function buildContext(input: ContextInput): ContextResult {
       history_total: historyTotal,
       history_kept: kept,
       messages_kept: sent.length,
-      messages_trimmed: input.history.length - sent.length,
+      messages_trimmed: historyMessages - sent.length,
       orphans_dropped: orphans,
       messages_preserved: preserved,
       total,
       over_budget: total > budget,
-      per_message: [system, ...sent.map((e) => e.tokens), user],
+      per_message: [system, ...sent.map((e) => e.tokens), ...userEntries.map((e) => e.tokens)],
     },
   }
+}
+
+/**
+ * A history message and its leads, each with its count: the leads' are computed (they are short),
+ * the message's is what remains of the stored count, so a long message is never counted again.
+ */
+function counted(history: HistoryMessage, model: string): Counted[] {
+  const leads = (history.leads ?? []).map((message) => ({ message, tokens: countMessage(message, model) }))
+  const own =
+    history.tokens === undefined ? countMessage(history.message, model) : history.tokens - sum(leads)
+  return [...leads, { message: history.message, tokens: own }]
+}
+
+function sum(entries: Counted[]): number {
+  return entries.reduce((n, e) => n + e.tokens, 0)
 }
 
 /** History as units, each message counted once; tool results without their call are dropped. */
 function toUnits(
   history: HistoryMessage[],
   model: string,
-): { units: Unit[]; total: number; orphans: number } {
+): { units: Unit[]; total: number; messages: number; orphans: number } {
   const units: Unit[] = []
   let total = 0
+  let messages = 0
   let orphans = 0
   // The unit of the last assistant message with tool calls, while its results follow it.
   let open: { unit: Unit; ids: Set<string> } | undefined
-  for (const { message, tokens } of history) {
-    const entry = { message, tokens: tokens ?? countMessage(message, model) }
-    total += entry.tokens
+  for (const item of history) {
+    const { message } = item
+    const entries = counted(item, model)
+    const entry = entries.at(-1)!
+    total += sum(entries)
+    messages += entries.length
     if (message.role === 'tool') {
       if (open?.ids.has(message.tool_call_id)) {
         open.unit.entries.push(entry)
@@ -157,12 +186,12 @@ function toUnits(
       }
       continue
     }
-    const unit = { entries: [entry], tokens: entry.tokens }
+    const unit = { entries, tokens: sum(entries) }
     units.push(unit)
     open =
       message.role === 'assistant' && message.tool_calls?.length
         ? { unit, ids: new Set(message.tool_calls.map((c) => c.id)) }
         : undefined
   }
-  return { units, total, orphans }
+  return { units, total, messages, orphans }
 }

@@ -1,0 +1,132 @@
+// What a chat turn brings besides its text (protocol.md, chat): an MCP prompt, whose messages go
+// before the text, and MCP resources, whose contents go with it. They are fetched once, when the
+// turn starts, and stored with its user_message as they were then, so the history stays true
+// even if the server's prompt or resource changes later.
+import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js'
+import { McpServerNotFoundError, ResourceNotFoundError } from '../errors.js'
+import type { LlmMessage } from '../llm/types.js'
+import type { McpContent } from '../mcp/types.js'
+import type { Attachments, ResourceAttachment } from '../store/types.js'
+import type { ChatPayload } from './protocol.js'
+
+/** The prompt and resources a chat payload names, fetched; undefined when it names none. */
+export async function fetchAttachments(
+  mcp: McpContent | undefined,
+  payload: ChatPayload,
+  signal: AbortSignal,
+): Promise<Attachments | undefined> {
+  const { prompt: ref, resources: refs = [] } = payload
+  if (!ref && refs.length === 0) return undefined
+  const [prompt, resources] = await Promise.all([
+    ref ? fetchPrompt(mcp, ref, signal) : undefined,
+    refs.length > 0 ? fetchResources(mcp, refs, signal) : undefined,
+  ])
+  return { ...(prompt ? { prompt } : {}), ...(resources ? { resources } : {}) }
+}
+
+async function fetchPrompt(
+  mcp: McpContent | undefined,
+  ref: NonNullable<ChatPayload['prompt']>,
+  signal: AbortSignal,
+): Promise<NonNullable<Attachments['prompt']>> {
+  if (!mcp) throw new McpServerNotFoundError(ref.server)
+  const args = ref.arguments ?? {}
+  const result = await mcp.getPrompt(ref.server, ref.name, args, signal)
+  return {
+    server: ref.server,
+    name: ref.name,
+    arguments: args,
+    messages: result.messages.map((m) => ({ role: m.role, content: contentText(m.content) })),
+  }
+}
+
+async function fetchResources(
+  mcp: McpContent | undefined,
+  refs: NonNullable<ChatPayload['resources']>,
+  signal: AbortSignal,
+): Promise<ResourceAttachment[]> {
+  const wanted = new Map<string, { server?: string; uri: string }>()
+  for (const ref of refs) {
+    const { server, uri } = typeof ref === 'string' ? { server: undefined, uri: ref } : ref
+    wanted.set(`${server ?? ''}\u0000${uri}`, server === undefined ? { uri } : { server, uri })
+  }
+  const reads = await Promise.all(
+    [...wanted.values()].map(({ server, uri }) => {
+      if (!mcp) throw new ResourceNotFoundError(uri)
+      return mcp.readResource(uri, server, signal)
+    }),
+  )
+  return reads.flatMap(({ server, result }) =>
+    result.contents.map((c): ResourceAttachment => {
+      const attachment: ResourceAttachment = { server, uri: c.uri }
+      if (c.mimeType !== undefined) attachment.mime_type = c.mimeType
+      if ('text' in c && typeof c.text === 'string') attachment.text = c.text
+      else attachment.bytes = 'blob' in c && typeof c.blob === 'string' ? base64Bytes(c.blob) : 0
+      return attachment
+    }),
+  )
+}
+
+/** The messages the LLM sees for a user message: the prompt's, then the resources and the text. */
+export function userMessages(text: string, attachments: Attachments | undefined): LlmMessage[] {
+  const leads: LlmMessage[] = (attachments?.prompt?.messages ?? []).map((m) => ({
+    role: m.role,
+    content: m.content,
+  }))
+  return [...leads, { role: 'user', content: userContent(text, attachments) }]
+}
+
+/** The user message's content: each attached resource, then the text. */
+export function userContent(text: string, attachments: Attachments | undefined): string {
+  const resources = (attachments?.resources ?? []).map(renderResource)
+  return resources.length > 0 ? `${resources.join('\n\n')}\n\n${text}` : text
+}
+
+/** Characters of attached text, to refuse what no context could hold before counting its tokens. */
+export function attachedChars(attachments: Attachments | undefined): number {
+  if (!attachments) return 0
+  const prompt = (attachments.prompt?.messages ?? []).reduce((n, m) => n + m.content.length, 0)
+  return (attachments.resources ?? []).reduce((n, r) => n + (r.text?.length ?? 0), prompt)
+}
+
+/** A resource as the LLM reads it; one embedded in a prompt message has no server of its own. */
+function renderResource(r: Omit<ResourceAttachment, 'server'> & { server?: string }): string {
+  const server = r.server === undefined ? '' : ` server="${attr(r.server)}"`
+  const type = r.mime_type === undefined ? '' : ` mime_type="${attr(r.mime_type)}"`
+  const attrs = `uri="${attr(r.uri)}"${server}${type}`
+  if (r.text !== undefined) return `<resource ${attrs}>\n${r.text}\n</resource>`
+  return `<resource ${attrs} bytes="${r.bytes ?? 0}">(binary content, ${r.bytes ?? 0} bytes, not included)</resource>`
+}
+
+/** A prompt message's content as text: binary parts are described by type and size. */
+function contentText(block: ContentBlock): string {
+  switch (block.type) {
+    case 'text':
+      return block.text
+    case 'image':
+    case 'audio':
+      return `[${block.type} ${block.mimeType}, ${base64Bytes(block.data)} bytes, not included]`
+    case 'resource': {
+      const { resource } = block
+      const text = 'text' in resource && typeof resource.text === 'string' ? resource.text : undefined
+      const bytes = 'blob' in resource && typeof resource.blob === 'string' ? base64Bytes(resource.blob) : 0
+      return renderResource({
+        uri: resource.uri,
+        ...(resource.mimeType === undefined ? {} : { mime_type: resource.mimeType }),
+        ...(text === undefined ? { bytes } : { text }),
+      })
+    }
+    case 'resource_link':
+      return `[resource link: ${block.uri}${block.name ? ` (${block.name})` : ''}]`
+    default:
+      return `[${(block as { type: string }).type} content, not included]`
+  }
+}
+
+function attr(value: string): string {
+  return value.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;')
+}
+
+function base64Bytes(data: string): number {
+  return Buffer.byteLength(data, 'base64')
+}
