@@ -1,6 +1,7 @@
 // `npm run demo`: the whole flow with no API key. Starts a local stand-in for the LLM provider,
 // starts the platform against it with our demo MCP server, connects a WebSocket client and sends
-// three chat turns: one that calls a tool, one that continues the conversation, one not streamed.
+// four chat turns: one that calls a tool, one that continues the conversation, one not streamed,
+// one with an MCP resource attached.
 // Every frame is printed as it arrives.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
@@ -106,6 +107,12 @@ async function main(): Promise<void> {
     text: 'Answer in one piece, please.',
     conversation_id: conversationId,
     streaming: false,
+  })
+  // A resource of the demo server goes with the text; the stand-in echoes what it received.
+  await chat(ws, 'demo-4', {
+    text: 'What does the attached readme say?',
+    conversation_id: conversationId,
+    resources: ['demo://readme'],
   })
 
   ws.close()

@@ -133,6 +133,15 @@ export class StoreError extends Error implements PlatformError {
   }
 }
 
+/** `error.type` of the MCP registry's log lines about a server's connection (not sent to clients). */
+export const MCP_SERVER_ERRORS = {
+  MCP_CONNECT_FAILED: 'an attempt to connect (spawn or reach, initialize, list tools) failed',
+  MCP_SERVER_LOST: 'a connected server went away: its process ended, or a remote one stopped answering',
+  MCP_SESSION_EXPIRED: 'a remote server no longer knows our session (HTTP 404); a new one is started',
+  MCP_LIST_REFRESH_FAILED: "a server's tools, prompts or resources could not be listed",
+} as const
+export type McpServerErrorCode = keyof typeof MCP_SERVER_ERRORS
+
 /** Every error a client can receive, in the order the docs list them. */
 export const CLIENT_ERRORS = [
   InvalidFrameError,

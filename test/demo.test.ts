@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
-test('the offline demo streams three turns, one with a tool call', async () => {
+test('the offline demo streams four turns, one with a tool call, one with a resource', async () => {
   const script = fileURLToPath(new URL('../demo/run.js', import.meta.url))
   const { stdout } = await promisify(execFile)(process.execPath, [script], {
     env: { PATH: process.env.PATH },
@@ -16,7 +16,7 @@ test('the offline demo streams three turns, one with a tool call', async () => {
     .filter((l) => l.startsWith('<<< '))
     .map((l) => JSON.parse(l.slice(4)))
   const statuses = (id: string) => frames.filter((f) => f.request_id === id).map((f) => f.status as string)
-  for (const id of ['demo-1', 'demo-2', 'demo-3']) {
+  for (const id of ['demo-1', 'demo-2', 'demo-3', 'demo-4']) {
     assert.equal(statuses(id)[0], 'processing', id)
     assert.equal(statuses(id).at(-1), 'complete', id)
   }
@@ -32,4 +32,9 @@ test('the offline demo streams three turns, one with a tool call', async () => {
   assert.deepEqual(chunks.find((c) => c.type === 'tool_call')?.data.arguments, { a: 2, b: 40 })
   assert.equal(chunks.find((c) => c.type === 'tool_result')?.data.content, '42')
   assert.match(stdout, /answer: The tool answered 42/)
+  // The fourth turn's user message carried the demo server's readme.
+  assert.match(
+    stdout,
+    /answer: You said: "<resource uri="demo:\/\/readme" server="demo" mime_type="text\/markdown">\n# demo\n/,
+  )
 })

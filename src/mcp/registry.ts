@@ -36,6 +36,7 @@ import {
   ResourceNotFoundError,
   ValidationFailedError,
   isPlatformError,
+  type McpServerErrorCode,
   withData,
 } from '../errors.js'
 import { assignToolNames } from './naming.js'
@@ -80,10 +81,6 @@ export interface McpRegistryOptions {
   secrets: string[]
   log: RegistryLog
 }
-
-/** `error.type` of the registry's log lines. */
-export type McpErrorType =
-  'MCP_CONNECT_FAILED' | 'MCP_SERVER_LOST' | 'MCP_SESSION_EXPIRED' | 'MCP_LIST_REFRESH_FAILED'
 
 type TransportKind = ServerStatus['transport']
 /** The lists a server keeps, each refreshed by its own list_changed notification. */
@@ -562,7 +559,10 @@ export class McpRegistry implements ToolRunner, McpContent {
     try {
       return await listing
     } catch (err) {
-      const error = { type: 'MCP_LIST_REFRESH_FAILED', message: errorMessage(err) }
+      const error: { type: McpServerErrorCode; message: string } = {
+        type: 'MCP_LIST_REFRESH_FAILED',
+        message: errorMessage(err),
+      }
       this.options.log.warn(
         { server: slot.name, list: kind, error },
         `mcp server ${kind} could not be listed`,
@@ -657,7 +657,7 @@ export class McpRegistry implements ToolRunner, McpContent {
   }
 
   /** Records the failure and schedules the next attempt, or gives up. Logs it once. */
-  private failed(slot: Slot, reason: string, type: McpErrorType): void {
+  private failed(slot: Slot, reason: string, type: McpServerErrorCode): void {
     if (this.closing) return
     const max = this.options.connection.max_reconnect_attempts
     if (slot.reconnects >= max) {
@@ -728,7 +728,10 @@ export class McpRegistry implements ToolRunner, McpContent {
         `mcp server ${kind} changed`,
       )
     } catch (err) {
-      const error = { type: 'MCP_LIST_REFRESH_FAILED', message: errorMessage(err) }
+      const error: { type: McpServerErrorCode; message: string } = {
+        type: 'MCP_LIST_REFRESH_FAILED',
+        message: errorMessage(err),
+      }
       this.options.log.warn(
         { server: slot.name, state: slot.state, list: kind, error },
         `mcp server ${kind} refresh failed`,
@@ -776,7 +779,7 @@ export class McpRegistry implements ToolRunner, McpContent {
   private setState(
     slot: Slot,
     state: ServerState,
-    error?: { type: McpErrorType; message: string },
+    error?: { type: McpServerErrorCode; message: string },
     extra: Record<string, unknown> = {},
   ): void {
     slot.state = state
