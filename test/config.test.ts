@@ -203,6 +203,8 @@ test('a complete valid config loads: secrets resolved, relative paths against th
         'gsk-groq-secret',
         'https://mcp.example.com/mcp/',
         'literal-bob-key',
+        // The credential of `Bearer remote-secret` alone, in case a server quotes only that.
+        'remote-secret',
       ].sort(),
     )
   } finally {

@@ -84,6 +84,9 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfi
   }
 }
 
+/** A credential after an HTTP authentication scheme (`Bearer TOKEN`, `Basic …`, `Token …`). */
+const AUTH_SCHEME = /^(?:Bearer|Basic|Token|Bot|Digest|ApiKey)\s+(\S+)$/i
+
 /** What one load collects: problems, secret values, and the environment secrets come from. */
 class Context {
   readonly problems: ConfigProblem[] = []
@@ -103,6 +106,9 @@ class Context {
 
   keepSecret(value: string): void {
     if (value.length >= MIN_SECRET_LENGTH) this.secrets.add(value)
+    // `Bearer sk-…`: a server that quotes the credential alone must not get it past redaction.
+    const credential = AUTH_SCHEME.exec(value)?.[1]
+    if (credential !== undefined && credential.length >= MIN_SECRET_LENGTH) this.secrets.add(credential)
   }
 
   /** A secret field's value: `env:NAME` from the environment, anything else as written. */

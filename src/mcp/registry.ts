@@ -39,6 +39,7 @@ import {
   type McpServerErrorCode,
   withData,
 } from '../errors.js'
+import { Redactor } from '../logging.js'
 import { assignToolNames } from './naming.js'
 import {
   httpStatusOf,
@@ -93,6 +94,14 @@ const MAX_RECONNECT_DELAY_MS = 60_000
 const SDK_TIMEOUT_MARGIN_MS = 5_000
 /** A ping that checks whether a remote server is still there gets at most this long. */
 const HEALTH_CHECK_MS = 5_000
+/** A session forgotten again within this long of the last renewal is renewed with backoff. */
+const RENEW_AFTER_MS = 1_000
+/** Requests still running on a replaced connection get this long to end with their own answer. */
+const RETIRE_GRACE_MS = 2_000
+/** A paginated list longer than this many pages is refused (a server could page forever). */
+const MAX_PAGES = 1_000
+/** An error text from a server is cut to this length (a remote server may answer with a whole page). */
+const MAX_ERROR_CHARS = 300
 /** At shutdown, a remote server gets this long to hear that its session ends. */
 const END_SESSION_MS = 1_000
 /** Servers' schemas use keywords and formats of their own: check what ajv knows, ignore the rest. */
@@ -130,8 +139,12 @@ interface Slot {
   stale: Set<ListKind>
   /** A ping checking whether the remote server is still there, while it runs. */
   checking?: Promise<void>
-  /** The generation whose session the server forgot: requests sent on it may be sent again. */
-  renewedFrom?: number
+  /** When a forgotten session was last renewed (renewals in a row are slowed down by backoff). */
+  renewedAt: number
+  /** Requests running, by the generation of the connection they were sent on. */
+  inflight: Map<number, number>
+  /** Connections replaced while requests on them still ran: closed after their last one. */
+  retiring: Map<number, Transport>
   /** Called on every change of state (requests waiting for a reconnect). */
   waiters: Set<() => void>
 }
@@ -151,8 +164,10 @@ export class McpRegistry implements ToolRunner, McpContent {
   private readonly ajv2020 = new Ajv2020(AJV_OPTIONS)
   private started = false
   private closing = false
+  private readonly redactor = new Redactor()
 
   constructor(private readonly options: McpRegistryOptions) {
+    this.redactor.add(options.secrets)
     this.slots = Object.entries(options.servers).map(([name, config]) => ({
       name,
       config,
@@ -165,6 +180,9 @@ export class McpRegistry implements ToolRunner, McpContent {
       lists: { tools: [], prompts: [], resources: [], templates: [] },
       refreshing: new Map(),
       stale: new Set(),
+      renewedAt: 0,
+      inflight: new Map(),
+      retiring: new Map(),
       waiters: new Set(),
     }))
   }
@@ -289,6 +307,12 @@ export class McpRegistry implements ToolRunner, McpContent {
     }
   }
 
+  /** A server's text as we repeat it (in /ready, logs, tool results): no secret, and not too long. */
+  private clean(text: string): string {
+    const redacted = this.redactor.redact(text)
+    return redacted.length > MAX_ERROR_CHARS ? `${redacted.slice(0, MAX_ERROR_CHARS)}…` : redacted
+  }
+
   private ready(): Slot[] {
     return this.slots.filter((s) => s.state === 'ready')
   }
@@ -328,25 +352,25 @@ export class McpRegistry implements ToolRunner, McpContent {
     send: (client: Client, options: RequestOptions) => Promise<T>,
   ): Promise<T> {
     const seconds = this.options.connection.connection_timeout
-    const timeout = AbortSignal.timeout(seconds * 1000)
-    const options: RequestOptions = {
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS,
-    }
+    const limit = deadline(seconds * 1000, signal)
+    const options: RequestOptions = { signal: limit.signal, timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS }
     try {
       return await this.withSession(slot, options.signal, (client) => send(client, options))
     } catch (err) {
       if (signal?.aborted) throw signal.reason
-      if (timeout.aborted) throw new McpTimeoutError(slot.name, seconds)
-      throw requestError(slot, err)
+      if (limit.expired()) throw new McpTimeoutError(slot.name, seconds)
+      throw requestError(slot, err, (text) => this.clean(text))
+    } finally {
+      limit.dispose()
     }
   }
 
   /**
-   * Runs `send` on the ready connection, and once more on a new session when the Streamable HTTP
-   * server forgot ours (it restarted): a request sent on a forgotten session was refused (404) or
-   * cut off by our own renewal, so it never ran. Any other failure is the caller's; a failure of
-   * the transport itself is first checked with a ping, which tells the two apart.
+   * Runs `send` on the ready connection (waiting for one that is connecting), and once more on a
+   * new session when the Streamable HTTP server answered this very request with 404 for our
+   * session (it restarted): refused so, the request never ran. A request cut off any other way
+   * may have run, and is not sent again. A renewal does not cut off the requests still running on
+   * the old connection: each ends with its own answer, and so is known to have run or not.
    */
   private async withSession<T>(
     slot: Slot,
@@ -355,17 +379,48 @@ export class McpRegistry implements ToolRunner, McpContent {
   ): Promise<T> {
     if (slot.state === 'connecting') await this.settledAfter(slot, slot.generation - 1, signal)
     const client = this.requireReady(slot)
-    const generation = slot.generation
+    const { generation, transport } = slot
     try {
-      return await send(client)
+      return await this.tracked(slot, generation, () => send(client))
     } catch (err) {
-      if (signal?.aborted || slot.kind !== 'http') throw err
-      if (isSessionExpired(err)) this.sessionExpired(slot, generation)
-      else if (!(err instanceof McpError)) await this.checkHealth(slot, generation)
-      if (slot.renewedFrom !== generation) throw err
+      if (signal?.aborted || !forgotSession(transport, err)) throw err
+      this.sessionExpired(slot, generation)
       await this.settledAfter(slot, generation, signal)
-      return await send(this.requireReady(slot))
+      const renewed = this.requireReady(slot)
+      return await this.tracked(slot, slot.generation, () => send(renewed))
     }
+  }
+
+  /** Counts a request on its connection, which, once replaced, closes after its last request. */
+  private async tracked<T>(slot: Slot, generation: number, run: () => Promise<T>): Promise<T> {
+    slot.inflight.set(generation, (slot.inflight.get(generation) ?? 0) + 1)
+    try {
+      return await run()
+    } finally {
+      const left = (slot.inflight.get(generation) ?? 1) - 1
+      if (left > 0) slot.inflight.set(generation, left)
+      else {
+        slot.inflight.delete(generation)
+        const retired = slot.retiring.get(generation)
+        slot.retiring.delete(generation)
+        void retired?.close().catch(() => undefined)
+      }
+    }
+  }
+
+  /**
+   * Closes a replaced connection now, or after the requests still running on it, within a grace
+   * period: one whose answer stream broke with the old server would otherwise wait for its timeout.
+   */
+  private retire(slot: Slot, generation: number, transport: Transport | undefined): void {
+    if (!transport) return
+    if (!slot.inflight.has(generation)) return void transport.close().catch(() => undefined)
+    slot.retiring.set(generation, transport)
+    setTimeout(() => {
+      if (slot.retiring.get(generation) !== transport) return
+      slot.retiring.delete(generation)
+      void transport.close().catch(() => undefined)
+    }, RETIRE_GRACE_MS).unref()
   }
 
   /** Resolves once an attempt newer than `generation` has ended (ready or failed), or on abort. */
@@ -391,12 +446,10 @@ export class McpRegistry implements ToolRunner, McpContent {
     options: ToolCallOptions,
   ): Promise<ToolOutcome> {
     const seconds = slot.config.tool_timeout ?? this.options.toolTimeout
-    const timeout = new AbortController()
-    const timer = setTimeout(() => timeout.abort(new Error(`timed out after ${seconds} s`)), seconds * 1000)
-    timer.unref()
+    const limit = deadline(seconds * 1000, options.signal)
     const generation = slot.generation
     // The SDK sends notifications/cancelled to the server when this signal fires.
-    const signal = AbortSignal.any([options.signal, timeout.signal])
+    const signal = limit.signal
     const requestOptions: RequestOptions = {
       signal,
       timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS,
@@ -411,7 +464,7 @@ export class McpRegistry implements ToolRunner, McpContent {
       )
     } catch (err) {
       if (options.signal.aborted) throw options.signal.reason
-      if (timeout.signal.aborted) return toolError(`The tool call timed out after ${seconds} s.`)
+      if (limit.expired()) return toolError(`The tool call timed out after ${seconds} s.`)
       // The session expired and the new one could not be had.
       if (err instanceof McpServerUnavailableError) return toolError(unavailable(slot))
       if (isConnectionClosed(err) || generation !== slot.generation || slot.state !== 'ready') {
@@ -419,9 +472,9 @@ export class McpRegistry implements ToolRunner, McpContent {
           `The server "${slot.name}" went away during the call${slot.error ? ` (${slot.error})` : ''}.`,
         )
       }
-      return toolError(`The tool call failed: ${errorMessage(err)}`)
+      return toolError(`The tool call failed: ${this.clean(errorMessage(err))}`)
     } finally {
-      clearTimeout(timer)
+      limit.dispose()
     }
   }
 
@@ -465,7 +518,8 @@ export class McpRegistry implements ToolRunner, McpContent {
     timer.unref()
     const requestOptions = { signal: deadline.signal, timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS }
     try {
-      const client = await this.open(slot, generation, requestOptions)
+      // The legacy SSE transport waits for its `endpoint` event without a signal: raced here.
+      const client = await abortable(this.open(slot, generation, requestOptions), deadline.signal)
       const lists = await this.fetchLists(slot, client, requestOptions)
       if (generation !== slot.generation) return
       this.connected(slot, lists)
@@ -501,7 +555,15 @@ export class McpRegistry implements ToolRunner, McpContent {
         'mcp server does not speak Streamable HTTP; trying HTTP+SSE',
       )
       await slot.transport?.close().catch(() => undefined)
-      return this.attach(slot, generation, 'sse', sseTransport(config), options)
+      try {
+        return await this.attach(slot, generation, 'sse', sseTransport(config), options)
+      } catch (sseErr) {
+        // Both failed: the Streamable HTTP answer is often the one that says what is wrong.
+        throw new Error(
+          `Streamable HTTP answered HTTP ${httpStatusOf(err)}, and HTTP+SSE failed: ${errorMessage(sseErr)}`,
+          { cause: sseErr },
+        )
+      }
     }
   }
 
@@ -606,11 +668,17 @@ export class McpRegistry implements ToolRunner, McpContent {
    * with its stream; over Streamable HTTP a ping tells whether the server is still there.
    */
   private transportError(slot: Slot, generation: number, err: Error): void {
-    this.options.log.debug({ server: slot.name, err: err.message }, 'mcp server transport error')
+    this.options.log.debug({ server: slot.name, err: this.clean(err.message) }, 'mcp server transport error')
     if (this.closing || generation !== slot.generation || slot.state !== 'ready') return
     if (slot.kind === 'sse' && isSseStreamError(err))
       return this.lost(slot, `the event stream broke: ${err.message}`)
-    if (slot.kind === 'http') void this.checkHealth(slot, generation)
+    if (slot.kind !== 'http') return
+    // The SDK gave up reopening the event stream (its message is its only sign): without it no
+    // notification (list_changed, progress) would arrive, so a new connection is made.
+    if (err.message.startsWith('Maximum reconnection attempts')) {
+      return this.lost(slot, 'the event stream could not be reopened')
+    }
+    void this.checkHealth(slot, generation)
   }
 
   /** Pings the server once (one check at a time); its verdict is acted on before this resolves. */
@@ -622,7 +690,7 @@ export class McpRegistry implements ToolRunner, McpContent {
         await client.ping({ timeout: HEALTH_CHECK_MS })
       } catch (err) {
         if (generation !== slot.generation || slot.state !== 'ready') return
-        if (isSessionExpired(err)) this.sessionExpired(slot, generation)
+        if (forgotSession(slot.transport, err)) this.sessionExpired(slot, generation)
         else this.lost(slot, `the server does not answer: ${errorMessage(err)}`)
       } finally {
         slot.checking = undefined
@@ -633,16 +701,23 @@ export class McpRegistry implements ToolRunner, McpContent {
 
   /** A remote server went away: the connection is dropped and retried with backoff. */
   private lost(slot: Slot, reason: string): void {
-    const transport = slot.transport
+    const { transport, generation } = slot
     // Older events are ignored from here on, including the onclose of the close below.
     slot.generation += 1
-    void transport?.close().catch(() => undefined)
+    this.retire(slot, generation, transport)
     this.failed(slot, reason, 'MCP_SERVER_LOST')
   }
 
-  /** The server answered 404 for our session: it restarted, or dropped us. A new session, now. */
+  /**
+   * The server answered 404 for our session: it restarted, or dropped us. A new session, now;
+   * unless the last renewal was only just made, which would make this a loop: then with backoff.
+   */
   private sessionExpired(slot: Slot, generation: number): void {
     if (this.closing || generation !== slot.generation || slot.state !== 'ready') return
+    if (Date.now() - slot.renewedAt < RENEW_AFTER_MS) {
+      return this.lost(slot, 'the server keeps forgetting our session')
+    }
+    slot.renewedAt = Date.now()
     const transport = slot.transport
     this.options.log.info(
       {
@@ -651,14 +726,14 @@ export class McpRegistry implements ToolRunner, McpContent {
       },
       `mcp server ${slot.name} session expired; starting a new one`,
     )
-    slot.renewedFrom = generation
     void this.connect(slot)
-    void transport?.close().catch(() => undefined)
+    this.retire(slot, generation, transport)
   }
 
   /** Records the failure and schedules the next attempt, or gives up. Logs it once. */
-  private failed(slot: Slot, reason: string, type: McpServerErrorCode): void {
+  private failed(slot: Slot, why: string, type: McpServerErrorCode): void {
     if (this.closing) return
+    const reason = this.clean(why)
     const max = this.options.connection.max_reconnect_attempts
     if (slot.reconnects >= max) {
       slot.error = max > 0 ? `${reason} (gave up after ${max} reconnect attempts)` : reason
@@ -772,7 +847,9 @@ export class McpRegistry implements ToolRunner, McpContent {
       const bound = new Promise((resolve) => setTimeout(resolve, END_SESSION_MS).unref())
       await Promise.race([transport.terminateSession().catch(() => undefined), bound])
     }
-    await transport?.close().catch(() => undefined)
+    const open = [...slot.retiring.values(), ...(transport ? [transport] : [])]
+    slot.retiring.clear()
+    await Promise.all(open.map((t) => t.close().catch(() => undefined)))
     this.setState(slot, 'closed')
   }
 
@@ -835,6 +912,7 @@ async function allPages<T>(
     // A server that hands out the same cursor again would keep us here forever.
     if (cursor !== undefined && seen.has(cursor)) throw new Error(`the server repeated a ${method} cursor`)
     if (cursor !== undefined) seen.add(cursor)
+    if (seen.size >= MAX_PAGES) throw new Error(`the server sent more than ${MAX_PAGES} pages of ${method}`)
   } while (cursor !== undefined)
   return items
 }
@@ -886,13 +964,13 @@ function matches(template: string, uri: string): boolean {
 }
 
 /** A failed request of a client's action as the platform's error; MCP errors travel in `data`. */
-function requestError(slot: Slot, err: unknown): Error {
+function requestError(slot: Slot, err: unknown, clean: (text: string) => string): Error {
   if (isPlatformError(err)) return err
   if (err instanceof McpError) {
     if (err.code === Number(ErrorCode.ConnectionClosed)) {
       return new McpServerUnavailableError(slot.name, 'it went away during the request')
     }
-    const message = err.message.replace(/^MCP error -?\d+: /, '')
+    const message = clean(err.message.replace(/^MCP error -?\d+: /, ''))
     const mcp_error = { code: err.code, message, ...(err.data === undefined ? {} : { data: err.data }) }
     const Refused = err.code === Number(ErrorCode.InvalidParams)
     return withData(
@@ -903,7 +981,7 @@ function requestError(slot: Slot, err: unknown): Error {
     )
   }
   // The request never got an answer: the server is unreachable or answered HTTP with an error.
-  return new McpServerUnavailableError(slot.name, errorMessage(err))
+  return new McpServerUnavailableError(slot.name, clean(errorMessage(err)))
 }
 
 function registered(known: KnownTool): RegisteredTool {
@@ -992,4 +1070,50 @@ function errorMessage(err: unknown): string {
   const why =
     typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : ''
   return why && !err.message.includes(why) ? `${err.message} (${why})` : err.message
+}
+
+/** The server refused this request for a session it no longer knows: it never ran. */
+function forgotSession(transport: Transport | undefined, err: unknown): boolean {
+  return (
+    isSessionExpired(err) &&
+    transport instanceof StreamableHTTPClientTransport &&
+    transport.sessionId !== undefined
+  )
+}
+
+/**
+ * A signal that fires when `outer` does or after `ms`, and no more once disposed: the SDK keeps
+ * listening to a request's signal after it is answered, and would cancel a finished request.
+ */
+function deadline(
+  ms: number,
+  outer: AbortSignal | undefined,
+): { signal: AbortSignal; expired: () => boolean; dispose: () => void } {
+  const controller = new AbortController()
+  let expired = false
+  const timer = setTimeout(() => {
+    expired = true
+    controller.abort(new Error(`timed out after ${ms} ms`))
+  }, ms)
+  timer.unref()
+  const forward = () => controller.abort(outer?.reason)
+  if (outer?.aborted) forward()
+  else outer?.addEventListener('abort', forward, { once: true })
+  return {
+    signal: controller.signal,
+    expired: () => expired,
+    dispose: () => {
+      clearTimeout(timer)
+      outer?.removeEventListener('abort', forward)
+    },
+  }
+}
+
+/** `promise`, or the signal's reason once it fires first. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error)
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })
+    promise.then(resolve, reject)
+  })
 }
