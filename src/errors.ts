@@ -40,6 +40,11 @@ export const AttachmentsTooLargeError = createError<[number, number]>(
   'The attached prompt and resources have %d characters; a context budget of %d tokens cannot hold them',
   413,
 )
+export const AttachmentsNotFetchedError = createError<[string]>(
+  'ATTACHMENTS_NOT_FETCHED',
+  "The request '%s' was still running when it was sent again, so its prompt and resources were not fetched; that attempt has ended unfinished since: send it again",
+  503,
+)
 export const InternalError = createError('INTERNAL', 'Internal error', 500)
 export const LlmUpstreamError = createError<[string]>(
   'LLM_UPSTREAM_ERROR',
@@ -159,6 +164,7 @@ export const CLIENT_ERRORS = [
   LlmTimeoutError,
   ContextTooLargeError,
   AttachmentsTooLargeError,
+  AttachmentsNotFetchedError,
   McpServerNotFoundError,
   PromptNotFoundError,
   ResourceNotFoundError,

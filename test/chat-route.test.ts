@@ -261,6 +261,40 @@ describe('frames', () => {
     assert.deepEqual(fields(missing).sort(), ['action:missing', 'payload:missing'])
   })
 
+  test('a bad resources item is reported at its own fields, as the form it was meant to be', async () => {
+    const client = await Client.inject(platform.app)
+    const issuesOf = async (requestId: string, resources: unknown[]) => {
+      client.chat(requestId, { text: 'hi', resources })
+      const error = terminal(await client.request(requestId)).error!
+      assert.equal(error.type, 'VALIDATION_FAILED')
+      return error.data!.validation_errors as { field: string; message: string; type: string }[]
+    }
+    const cases = [
+      await issuesOf('res1', [{ uri: 'demo://readme', extra: 1 }]),
+      await issuesOf('res2', [{ server: 'demo' }]),
+      await issuesOf('res3', ['']),
+      await issuesOf('res4', [123]),
+      await issuesOf('res5', ['demo://readme', { server: 'demo', uri: 'x'.repeat(2049) }, null, [], true]),
+    ]
+    client.close()
+    const fields = (issues: (typeof cases)[number]) => issues.map((i) => `${i.field}:${i.type}`)
+    assert.deepEqual(fields(cases[0]!), [
+      'payload.resources.0.server:missing',
+      'payload.resources.0.extra:unknown_field',
+    ])
+    assert.deepEqual(fields(cases[1]!), ['payload.resources.0.uri:missing'])
+    assert.deepEqual(fields(cases[2]!), ['payload.resources.0:too_short'])
+    assert.deepEqual(cases[3], [
+      { field: 'payload.resources.0', message: 'Expected a string or {server, uri}', type: 'type_error' },
+    ])
+    assert.deepEqual(fields(cases[4]!), [
+      'payload.resources.1.uri:too_long',
+      'payload.resources.2:type_error',
+      'payload.resources.3:type_error',
+      'payload.resources.4:type_error',
+    ])
+  })
+
   test('non-JSON, non-object and binary frames get 400 and the connection stays open', async () => {
     const client = await Client.inject(platform.app)
     client.send('{not json')

@@ -281,6 +281,44 @@ for (const repository of REPOSITORIES) {
       )
     })
 
+    test('isDuplicate says what beginTurn would: running or finished yes, new or unfinished no', async () => {
+      const dead = new Set<string>()
+      await withStore(
+        async (store) => {
+          /** isDuplicate, then beginTurn agrees with it (and is what changes the state). */
+          const agree = async (message: NewEvent, expected: boolean) => {
+            const said = await store.isDuplicate(message.principal, message.request_id)
+            assert.equal(said, expected, `isDuplicate(${message.principal}, ${message.request_id})`)
+            const result = await store.beginTurn(message, false)
+            assert.equal(result.outcome === 'duplicate', said, JSON.stringify(result))
+            return result
+          }
+          assert.equal(await store.isDuplicate('alice', 'r1'), false, 'never sent')
+          const message = userMessage({ conversation_id: 'c1', request_id: 'r1', instance: 'instance-a' })
+          started(await store.beginTurn(message, true))
+          // Running in a live instance: yes; for another principal it is another request.
+          await agree(message, true)
+          assert.equal(await store.isDuplicate('bob', 'r1'), false)
+          // Its instance died: it may run again.
+          dead.add('instance-a')
+          assert.equal(await store.isDuplicate('alice', 'r1'), false)
+          started(await agree({ ...message, instance: 'instance-b' }, false))
+          await agree(message, true)
+          // Ended unfinished: no; its retry running: yes; finished: yes, also once its instance is gone.
+          await store.append([answer(message, 'error', '')])
+          started(await agree({ ...message, instance: 'instance-c' }, false))
+          await store.append([answer(message)])
+          dead.add('instance-c')
+          await agree(message, true)
+          assert.equal(await store.isDuplicate('alice', 'r1'), true, 'reading does not change it')
+          // A request that only ever appended events (no user_message) answers as beginTurn does.
+          await store.append([{ ...answer({ ...message, request_id: 'r2' }), status: 'interrupted' }])
+          await agree(userMessage({ conversation_id: 'c1', request_id: 'r2' }), false)
+        },
+        { isLive: (instance) => !dead.has(instance) },
+      )
+    })
+
     test('concurrent beginTurns of one request: exactly one starts', () =>
       withStore(async (store) => {
         const results = await Promise.all(
@@ -445,8 +483,11 @@ for (const repository of REPOSITORIES) {
           const again = await opened.reopen!()
           assert.deepEqual(await again.history('alice', 'c1'), before)
           assert.deepEqual(await again.listConversations('alice', { limit: 5 }), listed)
+          assert.equal(await again.isDuplicate('alice', 'r1'), true)
+          assert.equal(await again.isDuplicate('alice', 'r2'), false)
           assert.equal(duplicate(await again.beginTurn(message, false)).length, 2)
           const retry = started(await again.beginTurn(interrupted, false))
+          assert.equal(await again.isDuplicate('alice', 'r2'), true)
           assert.equal(retry.retry, true)
           assert.equal(retry.seq, 5)
           await assert.rejects(store.append([answer(message)]), { code: 'STORE_CLOSED' })

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { get_encoding } from 'tiktoken'
 import { CLIENT_ERRORS, ContextTooLargeError } from '../src/errors.js'
 import type { LlmMessage, ToolSpec } from '../src/llm/types.js'
-import { buildContext, type ContextInput, type HistoryMessage } from '../src/tokens/context.js'
+import { buildContext, checkFixed, type ContextInput, type HistoryMessage } from '../src/tokens/context.js'
 import {
   countMessage,
   countTokens,
@@ -423,12 +423,13 @@ test('context: the system prompt and the tool schemas are counted', () => {
 test('context: stored counts are used when given, and drive what is kept', () => {
   const history: HistoryMessage[] = [
     { message: { role: 'user', content: 'tiny' }, tokens: 10_000 }, // stored as huge: trimmed
-    { message: { role: 'assistant', content: 'x '.repeat(5000) }, tokens: 1 }, // stored as tiny: kept
+    // Stored as tiny (the least a message can cost): kept.
+    { message: { role: 'assistant', content: 'x '.repeat(5000) }, tokens: MESSAGE_OVERHEAD },
   ]
   const { messages, accounting } = buildContext(input(history, 100))
   assert.deepEqual(contents(messages).slice(1, -1), ['x '.repeat(5000)])
-  assert.equal(accounting.history_total, 10_001)
-  assert.equal(accounting.history_kept, 1)
+  assert.equal(accounting.history_total, 10_000 + MESSAGE_OVERHEAD)
+  assert.equal(accounting.history_kept, MESSAGE_OVERHEAD)
 
   // Without stored counts, both are computed: the long one no longer fits, the short one would
   // but lies beyond it.
@@ -446,6 +447,62 @@ test('context: stored counts are used when given, and drive what is kept', () =>
 
   // A stored count for the new message is used too.
   assert.equal(buildContext(input([], 100, { userTokens: 42 })).accounting.user, 42)
+})
+
+test('context: a stored count that leaves less than a message costs is not used; the message is counted', () => {
+  // A prompt's messages before a user message, the whole stored as one count. Counted with
+  // another encoding than the stored one, the leads alone may come to more than that count.
+  const leads: LlmMessage[] = [
+    { role: 'user', content: 'Grüße aus Köln — naïve café, señor. Привет, мир! こんにちは世界。' },
+    { role: 'assistant', content: 'Wave 👋🏽, family 👨‍👩‍👧‍👦, flags 🇫🇷🇯🇵' },
+  ]
+  const message: LlmMessage = { role: 'user', content: 'And what does it say about the weather?' }
+  const leadTokens = leads.reduce((n, m) => n + countMessage(m, CL100K), 0)
+  const own = countMessage(message, CL100K)
+  const fromO200k = [...leads, message].reduce((n, m) => n + countMessage(m, O200K), 0)
+  assert.ok(fromO200k - leadTokens < MESSAGE_OVERHEAD, `${fromO200k} vs ${leadTokens} + ${own}`)
+
+  for (const tokens of [fromO200k, leadTokens - 5, leadTokens, leadTokens + MESSAGE_OVERHEAD - 1, 0, 1]) {
+    const { accounting } = buildContext(input([{ message, leads, tokens }], 10_000))
+    assert.equal(accounting.history_total, leadTokens + own, `stored ${tokens}`)
+    assert.deepEqual(accounting.per_message.slice(1, 4), [
+      countMessage(leads[0]!, CL100K),
+      countMessage(leads[1]!, CL100K),
+      own,
+    ])
+  }
+  // A remainder a message can cost is taken as the message's count, not counted again.
+  const stored = leadTokens + MESSAGE_OVERHEAD
+  assert.equal(
+    buildContext(input([{ message, leads, tokens: stored }], 10_000)).accounting.history_total,
+    stored,
+  )
+  assert.equal(buildContext(input([{ message, tokens: 2 }], 10_000)).accounting.history_total, own)
+
+  // The same for the new message and its leads.
+  const fresh = buildContext(input([], 1000, { userLeads: leads, userTokens: leadTokens - 1 }))
+  assert.equal(fresh.accounting.user, leadTokens + countMessage({ role: 'user', content: USER }, CL100K))
+})
+
+test('checkFixed: the check buildContext makes, on its own, with the same numbers', () => {
+  const tool: ToolSpec = { name: 't', description: 'A tool', input_schema: { type: 'object' } }
+  const base = { system: SYSTEM, tools: [tool], model: CL100K, reserveTokens: 500 }
+  const userTokens = countMessage({ role: 'user', content: USER }, CL100K)
+  const fixed = SYSTEM_TOKENS + countTools([tool], CL100K) + REPLY_PRIMING + userTokens
+  assert.deepEqual(checkFixed({ ...base, userTokens, maxTokens: fixed + 500 }), {
+    budget: fixed,
+    system: SYSTEM_TOKENS,
+    tools: countTools([tool], CL100K),
+    user: userTokens,
+    fixed,
+  })
+  const context = buildContext(input([], 0, { tools: [tool], maxTokens: fixed + 500 }))
+  assert.equal(context.accounting.total, fixed)
+  assert.throws(() => checkFixed({ ...base, userTokens, maxTokens: fixed + 499 }), ContextTooLargeError)
+  assert.throws(
+    () => buildContext(input([], 0, { tools: [tool], maxTokens: fixed + 499 })),
+    ContextTooLargeError,
+  )
 })
 
 test('context: every message costs its content plus the per-message overhead', () => {

@@ -2,12 +2,17 @@
 // before the text, and MCP resources, whose contents go with it. They are fetched once, when the
 // turn starts, and stored with its user_message as they were then, so the history stays true
 // even if the server's prompt or resource changes later.
-import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js'
+import type { ContentBlock, GetPromptResult } from '@modelcontextprotocol/sdk/types.js'
 import { McpServerNotFoundError, ResourceNotFoundError } from '../errors.js'
 import type { LlmMessage } from '../llm/types.js'
 import type { McpContent } from '../mcp/types.js'
 import type { Attachments, ResourceAttachment } from '../store/types.js'
 import type { ChatPayload } from './protocol.js'
+
+/** Whether a chat payload names a prompt or resources. */
+export function namesAttachments(payload: ChatPayload): boolean {
+  return payload.prompt !== undefined || (payload.resources?.length ?? 0) > 0
+}
 
 /** The prompt and resources a chat payload names, fetched; undefined when it names none. */
 export async function fetchAttachments(
@@ -15,8 +20,8 @@ export async function fetchAttachments(
   payload: ChatPayload,
   signal: AbortSignal,
 ): Promise<Attachments | undefined> {
+  if (!namesAttachments(payload)) return undefined
   const { prompt: ref, resources: refs = [] } = payload
-  if (!ref && refs.length === 0) return undefined
   const [prompt, resources] = await Promise.all([
     ref ? fetchPrompt(mcp, ref, signal) : undefined,
     refs.length > 0 ? fetchResources(mcp, refs, signal) : undefined,
@@ -31,7 +36,13 @@ async function fetchPrompt(
 ): Promise<NonNullable<Attachments['prompt']>> {
   if (!mcp) throw new McpServerNotFoundError(ref.server)
   const args = ref.arguments ?? {}
-  const result = await mcp.getPrompt(ref.server, ref.name, args, signal)
+  let result: GetPromptResult
+  try {
+    result = await mcp.getPrompt(ref.server, ref.name, args, signal)
+  } catch (err) {
+    inChatFrame(err)
+    throw err
+  }
   return {
     server: ref.server,
     name: ref.name,
@@ -65,6 +76,22 @@ async function fetchResources(
       return attachment
     }),
   )
+}
+
+const GET_PROMPT_ARGUMENTS = 'payload.arguments.'
+
+/**
+ * The registry names a missing prompt argument's field as it is in get_prompt's payload,
+ * `payload.arguments.NAME`; in a chat frame the arguments are under `payload.prompt`.
+ */
+function inChatFrame(err: unknown): void {
+  const problems = (err as { data?: { validation_errors?: unknown } } | undefined)?.data?.validation_errors
+  if (!Array.isArray(problems)) return
+  for (const problem of problems as { field?: unknown }[]) {
+    if (typeof problem.field === 'string' && problem.field.startsWith(GET_PROMPT_ARGUMENTS)) {
+      problem.field = `payload.prompt.${problem.field.slice('payload.'.length)}`
+    }
+  }
 }
 
 /** The messages the LLM sees for a user message: the prompt's, then the resources and the text. */

@@ -36,17 +36,21 @@ export interface ConnectionOptions {
   content?: McpContent
   principal: string
   log: ConnectionLogger
-  /** True once the server is shutting down: new turns are refused with 503. */
+  /** True once the server is shutting down: new chats, prompts and resource reads are refused with 503. */
   closing: () => boolean
   /** Removes secrets from text sent to the client. */
   redact: (text: string) => string
 }
 
+/** A request still running: a chat turn, or a `get_prompt` / `read_resource` (no conversation). */
 interface RunningTurn {
   controller: AbortController
   conversationId?: string
   done: Promise<void>
 }
+
+/** What a running request's `complete` frame carries. */
+type Completion = Pick<Extract<ServerFrame, { status: 'complete' }>, 'metadata' | 'result'>
 
 export const CLOSE_GOING_AWAY = 1001
 /**
@@ -143,7 +147,7 @@ export class ChatConnection {
         return this.#complete(id, { resources: this.#resources() })
       case 'get_prompt':
       case 'read_resource':
-        return void this.#fetch(frame)
+        return this.#track(id, (turn) => this.#fetch(frame, turn.controller.signal))
       case 'list_conversations':
       case 'get_history':
         return void this.#read(frame)
@@ -154,7 +158,7 @@ export class ChatConnection {
         return this.#send({ request_id: id, status: 'complete', result: { cancelled: true } })
       }
       case 'chat':
-        return this.#startTurn(id, frame.payload)
+        return this.#track(id, (turn) => this.#runTurn(id, turn, frame.payload))
     }
   }
 
@@ -191,27 +195,23 @@ export class ChatConnection {
     ]
   }
 
-  /** Requests to an MCP server on the client's behalf. */
-  async #fetch(frame: Extract<ClientFrame, { action: 'get_prompt' | 'read_resource' }>): Promise<void> {
+  /** Requests to an MCP server on the client's behalf; `signal` cancels them on the server. */
+  async #fetch(
+    frame: Extract<ClientFrame, { action: 'get_prompt' | 'read_resource' }>,
+    signal: AbortSignal,
+  ): Promise<Completion> {
     const { content } = this.#options
-    try {
-      if (frame.action === 'get_prompt') {
-        const { server, name, arguments: args = {} } = frame.payload
-        if (!content) throw new McpServerNotFoundError(server)
-        const result = await content.getPrompt(server, name, args)
-        const body = {
-          messages: result.messages,
-          ...(result.description ? { description: result.description } : {}),
-        }
-        return this.#complete(frame.request_id, body)
-      }
-      const { server, uri } = frame.payload
-      if (!content) throw new ResourceNotFoundError(uri)
-      const { result } = await content.readResource(uri, server)
-      this.#complete(frame.request_id, { contents: result.contents })
-    } catch (err) {
-      this.#sendError(frame.request_id, err)
+    if (frame.action === 'get_prompt') {
+      const { server, name, arguments: args = {} } = frame.payload
+      if (!content) throw new McpServerNotFoundError(server)
+      const result = await content.getPrompt(server, name, args, signal)
+      const description = result.description ? { description: result.description } : {}
+      return { result: { messages: result.messages, ...description } }
     }
+    const { server, uri } = frame.payload
+    if (!content) throw new ResourceNotFoundError(uri)
+    const { result } = await content.readResource(uri, server, signal)
+    return { result: { contents: result.contents } }
   }
 
   /** Reads of the store, scoped to this connection's principal. */
@@ -236,10 +236,28 @@ export class ChatConnection {
     }
   }
 
-  #startTurn(id: string, payload: Extract<ClientFrame, { action: 'chat' }>['payload']): void {
+  /**
+   * Runs a request that takes a while, registered as running under its request_id until its one
+   * terminal frame is sent: refused with 503 once the server is closing; `cancel`, a closed socket
+   * and shutdown stop it by firing its signal with TurnAborted; shutdown waits for it to end.
+   */
+  #track(id: string, run: (turn: RunningTurn) => Promise<Completion>): void {
     if (this.#options.closing()) return this.#sendError(id, new ShuttingDownError())
-    const controller = new AbortController()
-    const turn: RunningTurn = { controller, done: Promise.resolve() }
+    const turn: RunningTurn = { controller: new AbortController(), done: Promise.resolve() }
+    this.#turns.set(id, turn)
+    turn.done = run(turn)
+      .then(
+        (completion) => this.#send({ request_id: id, status: 'complete', ...completion }),
+        (err: unknown) => this.#endWithError(id, turn, err),
+      )
+      .finally(() => this.#turns.delete(id))
+  }
+
+  async #runTurn(
+    id: string,
+    turn: RunningTurn,
+    payload: Extract<ClientFrame, { action: 'chat' }>['payload'],
+  ): Promise<Completion> {
     const emit = {
       processing: (metadata: { conversation_id: string }) => {
         turn.conversationId = metadata.conversation_id
@@ -248,14 +266,8 @@ export class ChatConnection {
       chunk: (chunk: ChunkBody) => this.#send({ request_id: id, status: 'chunk', chunk }),
       drained: (signal: AbortSignal) => this.#drained(signal),
     }
-    this.#turns.set(id, turn)
-    turn.done = this.#options.service
-      .runTurn({ principal: this.#options.principal, request_id: id, payload }, emit, controller.signal)
-      .then(
-        (metadata) => this.#send({ request_id: id, status: 'complete', metadata }),
-        (err: unknown) => this.#endWithError(id, turn, err),
-      )
-      .finally(() => this.#turns.delete(id))
+    const request = { principal: this.#options.principal, request_id: id, payload }
+    return { metadata: await this.#options.service.runTurn(request, emit, turn.controller.signal) }
   }
 
   #endWithError(id: string, turn: RunningTurn, err: unknown): void {

@@ -86,7 +86,7 @@ against it: a change here is a change of the contract.
   the subprotocol \`bearer.KEY\`; the server then selects another offered subprotocol if there is
   one. With \`websocket.allowed_origins\` set, a browser's \`Origin\` must be in it. Otherwise the
   upgrade is refused with HTTP 401 or 403 before any WebSocket exists.
-- On shutdown, running turns end with error 503 and every connection is closed with code 1001.
+- On shutdown, running requests end with error 503 and every connection is closed with code 1001.
 
 ## Client frames
 

@@ -1,7 +1,7 @@
 // The WebSocket protocol's frames (protocol.md) as TypeBox schemas: the runtime check (compiled
 // once) and the TypeScript types come from the same definitions, and docs/protocol.md is checked
 // against them by a test.
-import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { Kind, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
 
@@ -83,13 +83,14 @@ export const CancelPayload = Type.Object(
   {
     target_request_id: Type.String({
       pattern: REQUEST_ID_PATTERN,
-      description: 'The `request_id` of a running `chat` on this connection.',
+      description:
+        'The `request_id` of a running `chat`, `get_prompt` or `read_resource` on this connection.',
     }),
   },
   {
     ...strict,
     description:
-      'Stops that request: the LLM stream is aborted and the turn ends `cancelled`; answered `{"cancelled": true}`.',
+      'Stops that request: a `chat`\'s LLM stream is aborted, a `get_prompt` or `read_resource` is cancelled on its MCP server, and the request ends `cancelled`; answered `{"cancelled": true}`.',
   },
 )
 export const PingPayload = Type.Object(
@@ -264,11 +265,75 @@ export function checkFrame(value: Record<string, unknown>): FrameCheck {
 
 function issuesOf(errors: Iterable<ValueError>): ValidationIssue[] {
   const byField = new Map<string, ValidationIssue>()
+  for (const issue of flatIssues(errors)) if (!byField.has(issue.field)) byField.set(issue.field, issue)
+  return [...byField.values()]
+}
+
+/**
+ * An issue per error. A union's error says only that no variant fits: it is replaced by the
+ * errors of the variant the value was meant to be (its JSON type matched), or, when none is, by
+ * one type error naming what the variants expect.
+ */
+function* flatIssues(errors: Iterable<ValueError>): Generator<ValidationIssue> {
   for (const error of errors) {
     const field = error.path.slice(1).replaceAll('/', '.') || '(frame)'
-    if (!byField.has(field)) byField.set(field, issueOf(field, error))
+    if (error.type !== ValueErrorType.Union) {
+      yield issueOf(field, error)
+      continue
+    }
+    const meant = meantVariantErrors(error)
+    if (meant) yield* flatIssues(meant)
+    else yield { field, message: `Expected ${expected(error.schema)}`, type: 'type_error' }
   }
-  return [...byField.values()]
+}
+
+/**
+ * A value of the wrong JSON type gets exactly one error from TypeBox, at the value itself; these
+ * are its types. (A literal or a nested union that does not fit counts as a wrong type too.)
+ */
+const WRONG_TYPE = new Set([
+  ValueErrorType.Array,
+  ValueErrorType.Boolean,
+  ValueErrorType.Integer,
+  ValueErrorType.Literal,
+  ValueErrorType.Null,
+  ValueErrorType.Number,
+  ValueErrorType.Object,
+  ValueErrorType.String,
+  ValueErrorType.Tuple,
+  ValueErrorType.Union,
+])
+
+/** The errors of the variant whose type the value has (of several, the one with fewest errors). */
+function meantVariantErrors(union: ValueError): ValueError[] | undefined {
+  let meant: ValueError[] | undefined
+  for (const variant of union.errors) {
+    const errors = [...variant]
+    const [first] = errors
+    const wrongType = first !== undefined && first.path === union.path && WRONG_TYPE.has(first.type)
+    if (!wrongType && (meant === undefined || errors.length < meant.length)) meant = errors
+  }
+  return meant
+}
+
+/** What a schema accepts, in words: "a string or {server, uri}". */
+function expected(schema: TSchema): string {
+  switch (schema[Kind]) {
+    case 'Union':
+      return (schema.anyOf as TSchema[]).map(expected).join(' or ')
+    case 'Object':
+      return `{${Object.keys(schema.properties as object).join(', ')}}`
+    case 'Literal':
+      return JSON.stringify(schema.const)
+    case 'Array':
+      return 'a list'
+    case 'Integer':
+      return 'an integer'
+    case 'Null':
+      return 'null'
+    default:
+      return `a ${String(schema[Kind]).toLowerCase()}`
+  }
 }
 
 function issueOf(field: string, error: ValueError): ValidationIssue {
@@ -285,7 +350,6 @@ function issueOf(field: string, error: ValueError): ValidationIssue {
     case ValueErrorType.StringPattern:
       return { field, message: `Expected 1 to 128 characters of [A-Za-z0-9._:-]`, type: 'pattern_mismatch' }
     case ValueErrorType.Literal:
-    case ValueErrorType.Union:
       return { field, message: error.message, type: 'invalid_value' }
     case ValueErrorType.NumberMinimum:
     case ValueErrorType.NumberMaximum:

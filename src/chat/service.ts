@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { PlatformConfig } from '../config/types.js'
 import {
+  AttachmentsNotFetchedError,
   AttachmentsTooLargeError,
   ConversationBusyError,
   ConversationNotFoundError,
@@ -14,11 +15,11 @@ import {
   isPlatformError,
 } from '../errors.js'
 import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
-import type { McpContent, ToolRunner } from '../mcp/types.js'
+import type { McpContent, RegisteredTool, ToolRunner } from '../mcp/types.js'
 import type { Attachments, ChatEvent, ChatStore, NewEvent } from '../store/types.js'
-import { buildContext, type HistoryMessage } from '../tokens/context.js'
+import { buildContext, checkFixed, type HistoryMessage } from '../tokens/context.js'
 import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
-import { attachedChars, fetchAttachments, userMessages } from './attachments.js'
+import { attachedChars, fetchAttachments, namesAttachments, userMessages } from './attachments.js'
 import { closeInstance, openInstance } from './instance.js'
 import type { ChatPayload, ChunkBody } from './protocol.js'
 
@@ -175,6 +176,7 @@ class Turn {
   /** The text of the reply being streamed, kept if the turn is cut short. */
   #partial = ''
   #began = false
+  #toolList: { available: RegisteredTool[]; specs: ToolSpec[] } | undefined
 
   constructor(
     readonly options: ChatServiceOptions,
@@ -200,26 +202,28 @@ class Turn {
   async run(create: boolean, claim: (conversationId: string) => boolean): Promise<Record<string, unknown>> {
     const { store, settings } = this.options
     const { principal, request_id, payload } = this.request
+    // A request already answered is replayed from the store and needs nothing else (one still
+    // running is a 409): its prompt and resources are not fetched again (their server may be
+    // gone), nor its size checked.
+    const known = await store.isDuplicate(principal, request_id)
     // Fetched before the turn is stored: they are part of what the user said.
-    const attachments = await fetchAttachments(this.options.content, payload, this.signal)
+    const attachments = known ? undefined : await fetchAttachments(this.options.content, payload, this.signal)
     const budget = settings.context.max_tokens - settings.context.reserve_tokens
     // No token is longer than MAX_TOKEN_CHARS characters: past this, no counting is needed to know.
     if (attachedChars(attachments) > budget * MAX_TOKEN_CHARS) {
       throw new AttachmentsTooLargeError(attachedChars(attachments), budget)
     }
-    const began = await store.beginTurn(
-      {
-        ...this.#event({
-          type: 'user_message',
-          role: 'user',
-          content: payload.text,
-          status: 'complete',
-          ...(attachments ? { attachments } : {}),
-        }),
-        instance: this.instance,
-      },
-      create,
-    )
+    const message = this.#event({
+      type: 'user_message',
+      role: 'user',
+      content: payload.text,
+      status: 'complete',
+      ...(attachments ? { attachments } : {}),
+    })
+    // A message that cannot fit whatever the history is refused before it is stored: stored, it
+    // would be history sent with every later turn of the conversation.
+    if (!known) this.#checkFits(message)
+    const began = await store.beginTurn({ ...message, instance: this.instance }, create)
     if (began.outcome === 'not_found') throw new ConversationNotFoundError(this.conversationId)
     if (began.outcome === 'duplicate') {
       // Finished: answered again from the store. Otherwise a live instance is running it.
@@ -230,6 +234,15 @@ class Turn {
     }
     this.#began = true
     this.conversationId = began.event.conversation_id
+    if (known && namesAttachments(payload)) {
+      // The attempt isDuplicate saw ended unfinished (or its process died) since: this one was
+      // started without the prompt and resources it names, and must not run without them. It
+      // ends unfinished, so sending it again runs it, with them. (Plain text loses nothing and
+      // runs; buildContext still checks its size.)
+      const skipped = new AttachmentsNotFetchedError(request_id)
+      await this.#storeUnfinished(skipped)
+      throw skipped
+    }
     if (!claim(this.conversationId)) {
       const busy = new ConversationBusyError(this.conversationId)
       await this.#storeUnfinished(busy)
@@ -241,12 +254,7 @@ class Turn {
       const stored = await store.history(principal, this.conversationId)
       // Earlier attempts of this same request are not history of itself.
       const history = (stored ?? []).filter((e) => e.request_id !== request_id)
-      const available = this.options.tools?.list() ?? []
-      const specs = available.map((t) => ({
-        name: t.name,
-        description: t.description,
-        input_schema: t.input_schema,
-      }))
+      const { available, specs } = this.#tools()
       const user = userMessages(payload.text, attachments)
       const { messages, accounting } = buildContext({
         system: settings.system_prompt,
@@ -293,6 +301,33 @@ class Turn {
       tool_hops: this.hops,
       duration_ms: Math.round(performance.now() - this.#started),
     }
+  }
+
+  /** The MCP tools offered to the LLM in this turn, as listed when first asked. */
+  #tools(): { available: RegisteredTool[]; specs: ToolSpec[] } {
+    this.#toolList ??= (() => {
+      const available = this.options.tools?.list() ?? []
+      const specs = available.map((t) => ({
+        name: t.name,
+        description: t.description,
+        input_schema: t.input_schema,
+      }))
+      return { available, specs }
+    })()
+    return this.#toolList
+  }
+
+  /** ContextTooLargeError (413) when the system prompt, tools and this user message alone exceed the budget. */
+  #checkFits(message: NewEvent): void {
+    const { settings } = this.options
+    checkFixed({
+      system: settings.system_prompt,
+      tools: this.#tools().specs,
+      userTokens: message.token_count ?? 0,
+      model: this.model,
+      maxTokens: settings.context.max_tokens,
+      reserveTokens: settings.context.reserve_tokens,
+    })
   }
 
   /** LLM calls and tool rounds until an answer; returns the final reply's text. */

@@ -14,10 +14,10 @@ import { performance } from 'node:perf_hooks'
 import lockfile from 'proper-lockfile'
 import { eventProblem } from './event-schema.js'
 import {
-  mayRunAgain,
   newestFirst,
   StoreError,
   titleOf,
+  turnOutcome,
   type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
@@ -192,6 +192,13 @@ export class JsonlStore implements ChatStore {
     return new Promise((resolve, reject) => this.#submit({ kind: 'begin', message, create, resolve, reject }))
   }
 
+  /** From the index, brought up to date with what other processes appended (no lock, no write). */
+  async isDuplicate(principal: string, requestId: string): Promise<boolean> {
+    this.#assertOpen()
+    await this.#exclusive(() => this.#catchUp(false))
+    return turnOutcome(this.#requests.get(requestKey(principal, requestId)), this.#isLive) === 'duplicate'
+  }
+
   append(events: NewEvent[]): Promise<ChatEvent[]> {
     if (events.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => this.#submit({ kind: 'append', events, resolve, reject }))
@@ -324,16 +331,17 @@ export class JsonlStore implements ChatStore {
       const { message, create } = op
       const key = requestKey(message.principal, message.request_id)
       const request = batch.requests.get(key) ?? this.#requests.get(key)
-      if (request) {
-        if (!mayRunAgain(request, this.#isLive)) {
-          return {
-            kind: 'duplicate',
-            conversation: request.conversation,
-            fromSeq: request.attemptSeq,
-            requestId: message.request_id,
-          }
+      const outcome = turnOutcome(request, this.#isLive)
+      if (outcome === 'duplicate') {
+        return {
+          kind: 'duplicate',
+          conversation: request!.conversation,
+          fromSeq: request!.attemptSeq,
+          requestId: message.request_id,
         }
-        const [event] = this.#stageEvents(batch, [{ ...message, conversation_id: request.conversation }])
+      }
+      if (outcome === 'retry') {
+        const [event] = this.#stageEvents(batch, [{ ...message, conversation_id: request!.conversation }])
         return { kind: 'started', event: event!, retry: true }
       }
       const owner =

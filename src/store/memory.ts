@@ -2,10 +2,11 @@
 import { randomUUID } from 'node:crypto'
 import { eventProblem } from './event-schema.js'
 import {
-  mayRunAgain,
   newestFirst,
   StoreError,
   titleOf,
+  turnOutcome,
+  type Attempt,
   type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
@@ -35,19 +36,19 @@ export class MemoryStore implements ChatStore {
     return settle(() => this.#beginTurn(message, create))
   }
 
+  isDuplicate(principal: string, requestId: string): Promise<boolean> {
+    const request = this.#latestAttempt(principal, requestId)
+    return Promise.resolve(turnOutcome(request?.attempt, this.#isLive) === 'duplicate')
+  }
+
   #beginTurn(message: NewEvent, create: boolean): BeginTurnResult {
-    const original = this.#requests.get(requestKey(message.principal, message.request_id))
-    if (original !== undefined) {
-      const events = this.#conversations
-        .get(original)!
-        .events.filter((e) => e.request_id === message.request_id)
-      const start = events.findLastIndex((e) => e.type === 'user_message')
-      const latest = events.slice(Math.max(0, start))
-      const attempt = { instance: latest[0]?.instance, last: latest.at(-1)! }
-      if (!mayRunAgain(attempt, this.#isLive)) {
-        return { outcome: 'duplicate', events: latest.map((e) => ({ ...e })) }
-      }
-      const [event] = this.#append([{ ...message, conversation_id: original }])
+    const request = this.#latestAttempt(message.principal, message.request_id)
+    const outcome = turnOutcome(request?.attempt, this.#isLive)
+    if (outcome === 'duplicate') {
+      return { outcome: 'duplicate', events: request!.events.map((e) => ({ ...e })) }
+    }
+    if (outcome === 'retry') {
+      const [event] = this.#append([{ ...message, conversation_id: request!.conversation }])
       return { outcome: 'started', event: event!, retry: true }
     }
     const conversation = this.#conversations.get(message.conversation_id)
@@ -95,6 +96,19 @@ export class MemoryStore implements ChatStore {
 
   close(): Promise<void> {
     return Promise.resolve()
+  }
+
+  /** A request's latest attempt: its conversation, its events from its user_message on, its state. */
+  #latestAttempt(
+    principal: string,
+    requestId: string,
+  ): { conversation: string; events: ChatEvent[]; attempt: Attempt } | undefined {
+    const conversation = this.#requests.get(requestKey(principal, requestId))
+    if (conversation === undefined) return undefined
+    const events = this.#conversations.get(conversation)!.events.filter((e) => e.request_id === requestId)
+    const start = events.findLastIndex((e) => e.type === 'user_message')
+    const latest = events.slice(Math.max(0, start))
+    return { conversation, events: latest, attempt: { instance: latest[0]?.instance, last: latest.at(-1)! } }
   }
 
   #append(events: NewEvent[]): ChatEvent[] {

@@ -109,6 +109,14 @@ export interface ChatStore {
    * exist and belong to the principal; a retry ignores it (see BeginTurnResult).
    */
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult>
+  /**
+   * Whether beginTurn would answer `duplicate` for this principal's request_id, as far as this
+   * process knows now: a cheap read under no lock, with beginTurn's rule (`turnOutcome`). It may
+   * be stale by the time beginTurn runs (the attempt it saw ended unfinished, or its process
+   * died), so beginTurn stays the one atomic check; callers use this only to skip work a
+   * duplicate does not need (fetching attachments, counting tokens).
+   */
+  isDuplicate(principal: string, requestId: string): Promise<boolean>
   /** Append events in order; each gets the next seq of its conversation. */
   append(events: NewEvent[]): Promise<ChatEvent[]>
   /**
@@ -145,6 +153,19 @@ export function mayRunAgain(attempt: Attempt, isLive: (instance: string) => bool
   // Still open: it runs unless its process is known to be gone. Without an instance nothing says
   // so, and running a turn twice is worse than a 409.
   return instance !== undefined && !isLive(instance)
+}
+
+/**
+ * What beginTurn does with a request whose latest attempt is `attempt` (undefined: the principal
+ * never sent this request_id): start it, start it again, or answer it as a duplicate. The one rule
+ * of beginTurn and isDuplicate in every repository.
+ */
+export function turnOutcome(
+  attempt: Attempt | undefined,
+  isLive: (instance: string) => boolean,
+): 'new' | 'retry' | 'duplicate' {
+  if (attempt === undefined) return 'new'
+  return mayRunAgain(attempt, isLive) ? 'retry' : 'duplicate'
 }
 
 /** Newest `updated` first; equal times by id, so every repository pages the same way. */

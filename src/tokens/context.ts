@@ -14,7 +14,7 @@
 // platform's budget, not the model's window, and `reserve_tokens` leaves room besides.
 import { ContextTooLargeError, withData } from '../errors.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
-import { countMessage, countTools, REPLY_PRIMING } from './counter.js'
+import { countMessage, countTools, MESSAGE_OVERHEAD, REPLY_PRIMING } from './counter.js'
 
 export interface HistoryMessage {
   message: LlmMessage
@@ -86,18 +86,37 @@ interface Unit {
   tokens: number
 }
 
-/** Throws ContextTooLargeError (413) when the system prompt, tools and new message alone do not fit. */
-export function buildContext(input: ContextInput): ContextResult {
-  const { model } = input
+/** What every context of a turn holds whatever the history: the part checked by `checkFixed`. */
+export interface FixedInput {
+  system: string
+  tools: ToolSpec[]
+  /** `countMessage` of the new user message and its leads. */
+  userTokens: number
+  model: string
+  maxTokens: number
+  reserveTokens: number
+}
+
+export interface FixedCost {
+  /** `maxTokens - reserveTokens`. */
+  budget: number
+  system: number
+  tools: number
+  user: number
+  /** system + tools + REPLY_PRIMING + user: what is left of the budget is room for history. */
+  fixed: number
+}
+
+/**
+ * Counts the system prompt, the tool schemas, the reply priming and the new user message, and
+ * throws ContextTooLargeError (413) when they alone exceed the budget: no history can make such a
+ * turn fit. buildContext's own check, exported so a turn can be refused before it is stored.
+ */
+export function checkFixed(input: FixedInput): FixedCost {
+  const { model, userTokens: user } = input
   const budget = input.maxTokens - input.reserveTokens
-  const systemMessage: LlmMessage = { role: 'system', content: input.system }
-  const userEntries = counted(
-    { message: { role: 'user', content: input.user }, leads: input.userLeads, tokens: input.userTokens },
-    model,
-  )
-  const system = countMessage(systemMessage, model)
+  const system = countMessage({ role: 'system', content: input.system }, model)
   const tools = countTools(input.tools, model)
-  const user = sum(userEntries)
   const fixed = system + tools + REPLY_PRIMING + user
   if (fixed > budget) {
     throw withData(new ContextTooLargeError(user, fixed - user, budget), {
@@ -107,6 +126,18 @@ export function buildContext(input: ContextInput): ContextResult {
       budget,
     })
   }
+  return { budget, system, tools, user, fixed }
+}
+
+/** Throws ContextTooLargeError (413) when the system prompt, tools and new message alone do not fit. */
+export function buildContext(input: ContextInput): ContextResult {
+  const { model } = input
+  const userEntries = counted(
+    { message: { role: 'user', content: input.user }, leads: input.userLeads, tokens: input.userTokens },
+    model,
+  )
+  const { budget, system, tools, user, fixed } = checkFixed({ ...input, userTokens: sum(userEntries) })
+  const systemMessage: LlmMessage = { role: 'system', content: input.system }
 
   const { units, total: historyTotal, messages: historyMessages, orphans } = toUnits(input.history, model)
   // Newest first: the units covering the last `preserveRecent` messages whatever they cost, then
@@ -148,11 +179,13 @@ export function buildContext(input: ContextInput): ContextResult {
 /**
  * A history message and its leads, each with its count: the leads' are computed (they are short),
  * the message's is what remains of the stored count, so a long message is never counted again.
+ * A remainder smaller than any message costs (the count was stored under another encoding, or
+ * the leads now count for more) is not a count: the message is counted then.
  */
 function counted(history: HistoryMessage, model: string): Counted[] {
   const leads = (history.leads ?? []).map((message) => ({ message, tokens: countMessage(message, model) }))
-  const own =
-    history.tokens === undefined ? countMessage(history.message, model) : history.tokens - sum(leads)
+  const rest = history.tokens === undefined ? undefined : history.tokens - sum(leads)
+  const own = rest === undefined || rest < MESSAGE_OVERHEAD ? countMessage(history.message, model) : rest
   return [...leads, { message: history.message, tokens: own }]
 }
 
