@@ -216,20 +216,24 @@ export class StdioTransport implements Transport {
   }
 
   /**
-   * Hands messages over one per macrotask. The SDK runs notification handlers a microtask late:
-   * a progress notification read together with its result would otherwise reach a request that
-   * is already settled, and be lost.
+   * Hands messages over as they were read, except that one following a notification (or a request
+   * from the server) waits for the next macrotask: the SDK runs their handlers a microtask late,
+   * and a progress notification read together with its result would otherwise reach a request
+   * that is already settled, and be lost. Results in a row go at once (many concurrent calls).
    */
   private deliver(): void {
     if (this.delivering) return
-    const message = this.inbox.shift()
-    if (message === undefined) return
-    this.delivering = true
-    this.onmessage?.(message)
-    setImmediate(() => {
-      this.delivering = false
-      this.deliver()
-    })
+    for (let message = this.inbox.shift(); message !== undefined; message = this.inbox.shift()) {
+      this.onmessage?.(message)
+      if (this.inbox.length > 0 && !('result' in message || 'error' in message)) {
+        this.delivering = true
+        setImmediate(() => {
+          this.delivering = false
+          this.deliver()
+        })
+        return
+      }
+    }
   }
 
   private onStderr(chunk: Buffer): void {
