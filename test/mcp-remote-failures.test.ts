@@ -350,3 +350,25 @@ test('a long 401 quoting the credential of `Authorization: Bearer …`: /ready a
     `the failure's log line is ${JSON.stringify(failed).length} long`,
   )
 })
+
+test('a long Streamable HTTP session prints no MaxListenersExceededWarning', async (t) => {
+  const remote = await remoteMcp(t, { mode: 'http' })
+  const { registry } = open(t, [remoteConfig('remote', remote.url)])
+  await ready(registry, 'remote')
+  const warnings: string[] = []
+  const onWarning = (w: Error) => {
+    if (w.name === 'MaxListenersExceededWarning') warnings.push(w.message)
+  }
+  process.on('warning', onWarning)
+  t.after(() => process.off('warning', onWarning))
+  // Each fetch of the SDK's transport listens on the session's one signal until it is collected;
+  // Node's limit there is passed after about 1,500 calls.
+  let sum = 0
+  for (let i = 0; i < 2500; i++) {
+    const outcome = await registry.call('remote__add', '{"a":1,"b":2}', { signal: signal() })
+    sum += Number(outcome.content)
+  }
+  await sleep(10)
+  assert.equal(sum, 7500)
+  assert.deepEqual(warnings, [])
+})

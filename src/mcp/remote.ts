@@ -1,6 +1,7 @@
 // Remote MCP servers: the transports the SDK gives (Streamable HTTP, and the older HTTP+SSE one for
 // servers that only speak that), and how their failures are read: which ones mean "try the older
 // transport", which mean "the session is gone, start a new one".
+import { setMaxListeners } from 'node:events'
 import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js'
 import {
   StreamableHTTPClientTransport,
@@ -9,11 +10,27 @@ import {
 import type { RemoteServerConfig } from '../config/types.js'
 
 export function streamableHttpTransport(config: RemoteServerConfig): StreamableHTTPClientTransport {
-  return new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers } })
+  return new StreamableHTTPClientTransport(new URL(config.url), {
+    requestInit: { headers: config.headers },
+    fetch: sharedSignalFetch,
+  })
 }
 
 export function sseTransport(config: RemoteServerConfig): SSEClientTransport {
-  return new SSEClientTransport(new URL(config.url), { requestInit: { headers: config.headers } })
+  return new SSEClientTransport(new URL(config.url), {
+    requestInit: { headers: config.headers },
+    fetch: sharedSignalFetch,
+  })
+}
+
+/**
+ * fetch, for a transport that gives every request its one long-lived signal: each fetch listens on
+ * it until the request is garbage-collected, so a busy session passes Node's default of 10
+ * listeners and prints MaxListenersExceededWarning to stderr (not a leak, and not JSON).
+ */
+function sharedSignalFetch(url: string | URL, init?: RequestInit): Promise<Response> {
+  if (init?.signal) setMaxListeners(0, init.signal)
+  return fetch(url, init)
 }
 
 /**
