@@ -14,8 +14,10 @@ import {
   startPlatform,
   terminal,
   textOf,
-  type Frame,
   type Platform,
+  assertError,
+  resultOf,
+  withClient,
 } from './helpers/platform.js'
 
 /** A memory store whose isDuplicate can be made to answer yes, as a stale read would. */
@@ -79,39 +81,8 @@ function countFetches(app: FastifyInstance): void {
   }
 }
 
-let sequence = 0
-/** Sends one action and resolves with its frames up to the terminal one. */
-async function send(client: Client, action: string, payload: Record<string, unknown>, id?: string) {
-  const requestId = id ?? `${action}-${++sequence}`
-  const from = client.frames.length
-  client.send({ action, request_id: requestId, payload })
-  return client.request(requestId, 10_000, from)
-}
-
-function resultOf(frames: Frame[]): Record<string, any> {
-  const frame = terminal(frames)
-  assert.equal(frame.status, 'complete', JSON.stringify(frame))
-  return frame.result ?? frame.metadata!
-}
-
-function errorOf(frames: Frame[], code: number, type: string): NonNullable<Frame['error']> {
-  const frame = terminal(frames)
-  assert.equal(frame.status, 'error', JSON.stringify(frame))
-  assert.deepEqual([frame.error!.code, frame.error!.type], [code, type], JSON.stringify(frame.error))
-  return frame.error!
-}
-
 async function historyOf(client: Client, conversationId: string): Promise<any[]> {
-  return resultOf(await send(client, 'get_history', { conversation_id: conversationId })).events as any[]
-}
-
-async function withClient<T>(run: (client: Client) => Promise<T>, app = platform.app): Promise<T> {
-  const client = await Client.inject(app)
-  try {
-    return await run(client)
-  } finally {
-    client.close()
-  }
+  return resultOf(await client.ask('get_history', { conversation_id: conversationId })).events as any[]
 }
 
 const ATTACHED = {
@@ -121,15 +92,14 @@ const ATTACHED = {
 }
 
 test('a finished chat with a prompt and resources is replayed without fetching them, even with their server gone', async (t) => {
-  const conversationId = await withClient(async (c) => {
+  const conversationId = await withClient(platform.app, async (c) => {
     llm.reply({ body: openAiStream(['Hello Ada, ', 'the readme and note 7.']) })
-    const first = await send(c, 'chat', ATTACHED, 'attached-1')
-    const metadata = resultOf(first)
+    const metadata = resultOf(await c.ask('chat', ATTACHED, 'attached-1'))
     assert.deepEqual(fetched, { prompts: 1, resources: 2 })
     assert.ok(JSON.stringify(llm.requests[0]!.body.messages).includes('Please greet Ada warmly.'))
 
     // Sent again while the server is up: replayed, nothing fetched or sent to the LLM.
-    const again = await send(c, 'chat', ATTACHED, 'attached-1')
+    const again = await c.act('chat', ATTACHED, 'attached-1')
     assert.equal(terminal(again).metadata!.replayed, true, JSON.stringify(terminal(again)))
     assert.equal(textOf(again), 'Hello Ada, the readme and note 7.')
     assert.deepEqual(fetched, { prompts: 1, resources: 2 }, 'nothing fetched again')
@@ -149,33 +119,33 @@ test('a finished chat with a prompt and resources is replayed without fetching t
     other.app.mcp.status().map((s) => s.state),
     ['failed'],
   )
-  await withClient(async (c) => {
-    const replay = await send(c, 'chat', ATTACHED, 'attached-1')
+  await withClient(other.app, async (c) => {
+    const replay = await c.act('chat', ATTACHED, 'attached-1')
     const done = terminal(replay)
     assert.equal(done.status, 'complete', JSON.stringify(done))
     assert.equal(done.metadata!.replayed, true)
     assert.equal(done.metadata!.conversation_id, conversationId)
     assert.equal(textOf(replay), 'Hello Ada, the readme and note 7.')
     // A new request needing the server fails: it is down indeed.
-    const fresh = terminal(await send(c, 'chat', ATTACHED, 'attached-2'))
+    const fresh = await c.ask('chat', ATTACHED, 'attached-2')
     assert.equal(fresh.status, 'error')
     assert.equal(fresh.error!.code, 503, JSON.stringify(fresh.error))
     assert.equal(llm.requests.length, 1, 'the LLM was never asked again')
-  }, other.app)
+  })
 })
 
 test('isDuplicate was stale: a turn started without its attachments is not run, and runs once sent again', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     const payload = { text: 'Read this.', resources: ['demo://readme'] }
     store.stale = true
-    const refused = errorOf(await send(c, 'chat', payload, 'stale-1'), 503, 'ATTACHMENTS_NOT_FETCHED')
+    const refused = assertError(await c.ask('chat', payload, 'stale-1'), 503, 'ATTACHMENTS_NOT_FETCHED')
     assert.match(refused.message, /stale-1.*send it again/)
     assert.equal(llm.requests.length, 0, 'nothing was sent to the LLM')
     assert.equal(fetched.resources, 0)
 
     store.stale = false
     llm.reply({ body: openAiStream(['It is the demo readme.']) })
-    const retried = resultOf(await send(c, 'chat', payload, 'stale-1'))
+    const retried = resultOf(await c.ask('chat', payload, 'stale-1'))
     assert.equal(retried.replayed, undefined)
     assert.equal(fetched.resources, 1)
     const sent = llm.requests[0]!.body.messages as { role: string; content: string }[]
@@ -200,7 +170,7 @@ test('isDuplicate was stale: a turn started without its attachments is not run, 
     // Without attachments nothing was skipped: the turn runs.
     store.stale = true
     llm.reply({ body: openAiStream(['Plain.']) })
-    resultOf(await send(c, 'chat', { text: 'Plain text.' }, 'stale-2'))
+    resultOf(await c.ask('chat', { text: 'Plain text.' }, 'stale-2'))
     assert.equal(llm.requests.length, 2)
   })
 })
@@ -209,17 +179,17 @@ test('isDuplicate was stale: a turn started without its attachments is not run, 
 const bigNote = (n: number) => `demo://notes/${n}${'1234567890'.repeat(200)}`
 
 test('a message that cannot fit the context is refused before it is stored; the conversation goes on', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     llm.reply({ body: openAiStream(['First answer.']) })
-    const first = resultOf(await send(c, 'chat', { text: 'First question.' }))
+    const first = resultOf(await c.ask('chat', { text: 'First question.' }))
     const conversationId = first.conversation_id as string
     const conversations = async () =>
-      (resultOf(await send(c, 'list_conversations', {})).conversations as unknown[]).length
+      (resultOf(await c.ask('list_conversations', {})).conversations as unknown[]).length
     const listed = await conversations()
 
     const big = { text: 'Summarize these.', resources: [1, 2, 3].map(bigNote) }
-    const tooLarge = errorOf(
-      await send(c, 'chat', { ...big, conversation_id: conversationId }),
+    const tooLarge = assertError(
+      await c.ask('chat', { ...big, conversation_id: conversationId }),
       413,
       'CONTEXT_TOO_LARGE',
     )
@@ -228,11 +198,11 @@ test('a message that cannot fit the context is refused before it is stored; the 
       JSON.stringify(tooLarge),
     )
     assert.equal(fetched.resources, 3)
-    errorOf(await send(c, 'chat', big), 413, 'CONTEXT_TOO_LARGE')
+    assertError(await c.ask('chat', big), 413, 'CONTEXT_TOO_LARGE')
     // Plain text too: 'word ' is one token.
     const long = { text: 'word '.repeat(3600) }
-    errorOf(await send(c, 'chat', { ...long, conversation_id: conversationId }), 413, 'CONTEXT_TOO_LARGE')
-    errorOf(await send(c, 'chat', long), 413, 'CONTEXT_TOO_LARGE')
+    assertError(await c.ask('chat', { ...long, conversation_id: conversationId }), 413, 'CONTEXT_TOO_LARGE')
+    assertError(await c.ask('chat', long), 413, 'CONTEXT_TOO_LARGE')
     assert.equal(llm.requests.length, 1, 'nothing was sent to the LLM')
 
     assert.deepEqual(
@@ -246,7 +216,7 @@ test('a message that cannot fit the context is refused before it is stored; the 
     assert.equal(await conversations(), listed, 'no conversation was created')
 
     llm.reply({ body: openAiStream(['Second answer.']) })
-    resultOf(await send(c, 'chat', { text: 'Second question.', conversation_id: conversationId }))
+    resultOf(await c.ask('chat', { text: 'Second question.', conversation_id: conversationId }))
     const sent = JSON.stringify(llm.requests[1]!.body.messages)
     assert.ok(sent.includes('First answer.') && sent.includes('Second question.'), sent)
     assert.ok(!sent.includes('1234567890'), 'the refused resources are nowhere')
@@ -254,14 +224,14 @@ test('a message that cannot fit the context is refused before it is stored; the 
 })
 
 test('a missing prompt argument is named where the chat frame has it', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     const prompt = { server: 'demo', name: 'greeting', arguments: {} }
-    const inChat = errorOf(await send(c, 'chat', { text: 'Hi', prompt }), 400, 'VALIDATION_FAILED')
+    const inChat = assertError(await c.ask('chat', { text: 'Hi', prompt }), 400, 'VALIDATION_FAILED')
     assert.deepEqual(
       (inChat.data?.validation_errors as { field: string }[]).map((e) => e.field),
       ['payload.prompt.arguments.name'],
     )
-    const alone = errorOf(await send(c, 'get_prompt', prompt), 400, 'VALIDATION_FAILED')
+    const alone = assertError(await c.ask('get_prompt', prompt), 400, 'VALIDATION_FAILED')
     assert.deepEqual(
       (alone.data?.validation_errors as { field: string }[]).map((e) => e.field),
       ['payload.arguments.name'],

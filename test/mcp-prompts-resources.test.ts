@@ -8,13 +8,14 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openAiStream, openAiToolCalls, startLlmServer, type LlmServer } from './helpers/llm-server.js'
 import {
-  Client,
   demoServer,
   mcpSettled,
   startPlatform,
   terminal,
-  type Frame,
   type Platform,
+  assertError,
+  resultOf,
+  withClient,
 } from './helpers/platform.js'
 
 const EVERYTHING_DIR = fileURLToPath(
@@ -62,27 +63,6 @@ beforeEach(() => {
   llm.requests.length = 0
 })
 
-let sequence = 0
-/** Sends one action and resolves with its terminal frame. */
-async function ask(client: Client, action: string, payload: Record<string, unknown>): Promise<Frame> {
-  const requestId = `${action}-${++sequence}`
-  const from = client.frames.length
-  client.send({ action, request_id: requestId, payload })
-  return terminal(await client.request(requestId, 10_000, from))
-}
-
-/** The result of a `complete` answer; fails the test with the frame otherwise. */
-function resultOf(frame: Frame): Record<string, any> {
-  assert.equal(frame.status, 'complete', JSON.stringify(frame))
-  return frame.result!
-}
-
-function assertError(frame: Frame, code: number, type: string): void {
-  assert.equal(frame.status, 'error', JSON.stringify(frame))
-  assert.equal(frame.error!.code, code, JSON.stringify(frame.error))
-  assert.equal(frame.error!.type, type, JSON.stringify(frame.error))
-}
-
 /** A message's content as text: a string as is, OpenAI content parts joined. */
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content
@@ -99,17 +79,8 @@ function assertFields(actual: any, expected: Record<string, unknown>, what: stri
   }
 }
 
-async function withClient<T>(run: (client: Client) => Promise<T>, app = platform.app): Promise<T> {
-  const client = await Client.inject(app)
-  try {
-    return await run(client)
-  } finally {
-    client.close()
-  }
-}
-
 test('list_prompts: every prompt of every server with its arguments, every page followed', async () => {
-  const { prompts } = resultOf(await withClient((c) => ask(c, 'list_prompts', {})))
+  const { prompts } = resultOf(await withClient(platform.app, (c) => c.ask('list_prompts')))
   const of = (server: string) =>
     (prompts as any[])
       .filter((p) => p.server === server)
@@ -160,20 +131,20 @@ test('list_prompts: every prompt of every server with its arguments, every page 
 })
 
 test('get_prompt: the messages as the server gave them, arguments filled in, optional ones optional', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     const greeting = resultOf(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'greeting', arguments: { name: 'Ada' } }),
+      await c.ask('get_prompt', { server: 'demo', name: 'greeting', arguments: { name: 'Ada' } }),
     )
     assert.deepEqual(greeting.messages, [
       { role: 'user', content: { type: 'text', text: 'Please greet Ada warmly.' } },
     ])
 
     const short = resultOf(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'summarize', arguments: { topic: 'MCP' } }),
+      await c.ask('get_prompt', { server: 'demo', name: 'summarize', arguments: { topic: 'MCP' } }),
     )
     assert.deepEqual(short.messages, [{ role: 'user', content: { type: 'text', text: 'Summarize MCP.' } }])
     const styled = resultOf(
-      await ask(c, 'get_prompt', {
+      await c.ask('get_prompt', {
         server: 'demo',
         name: 'summarize',
         arguments: { topic: 'MCP', style: 'bullet points' },
@@ -181,12 +152,12 @@ test('get_prompt: the messages as the server gave them, arguments filled in, opt
     )
     assert.deepEqual(styled.messages[0].content.text, 'Summarize MCP as bullet points.')
 
-    const simple = resultOf(await ask(c, 'get_prompt', { server: 'everything', name: 'simple-prompt' }))
+    const simple = resultOf(await c.ask('get_prompt', { server: 'everything', name: 'simple-prompt' }))
     assert.deepEqual(simple.messages, [
       { role: 'user', content: { type: 'text', text: 'This is a simple prompt without arguments.' } },
     ])
     const weather = resultOf(
-      await ask(c, 'get_prompt', {
+      await c.ask('get_prompt', {
         server: 'everything',
         name: 'args-prompt',
         arguments: { city: 'Lyon', state: 'Rhône' },
@@ -196,7 +167,7 @@ test('get_prompt: the messages as the server gave them, arguments filled in, opt
 
     // A message that embeds a resource comes through unchanged.
     const embedded = resultOf(
-      await ask(c, 'get_prompt', {
+      await c.ask('get_prompt', {
         server: 'everything',
         name: 'resource-prompt',
         arguments: { resourceType: 'Text', resourceId: '2' },
@@ -213,32 +184,28 @@ test('get_prompt: the messages as the server gave them, arguments filled in, opt
     assert.match(embedded.messages[1].content.resource.text, /^Resource 2: This is a plaintext resource/)
 
     // The last page of a paginated list is reachable too.
-    const last = resultOf(await ask(c, 'get_prompt', { server: 'paged', name: `prompt-${PAGED.prompts}` }))
+    const last = resultOf(await c.ask('get_prompt', { server: 'paged', name: `prompt-${PAGED.prompts}` }))
     assert.equal(last.messages[0].content.text, `This is prompt-${PAGED.prompts}.`)
   })
 })
 
 test('get_prompt errors: unknown server 404, unknown prompt 404, missing or non-string argument 400', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     assertError(
-      await ask(c, 'get_prompt', { server: 'nowhere', name: 'greeting', arguments: { name: 'Ada' } }),
+      await c.ask('get_prompt', { server: 'nowhere', name: 'greeting', arguments: { name: 'Ada' } }),
       404,
       'MCP_SERVER_NOT_FOUND',
     )
     assertError(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'no-such-prompt' }),
+      await c.ask('get_prompt', { server: 'demo', name: 'no-such-prompt' }),
       404,
       'PROMPT_NOT_FOUND',
     )
     // A prompt of another server is not this server's.
-    assertError(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'simple-prompt' }),
-      404,
-      'PROMPT_NOT_FOUND',
-    )
+    assertError(await c.ask('get_prompt', { server: 'demo', name: 'simple-prompt' }), 404, 'PROMPT_NOT_FOUND')
 
     const missingField = async (payload: Record<string, unknown>, field: string) => {
-      const frame = await ask(c, 'get_prompt', payload)
+      const frame = await c.ask('get_prompt', payload)
       assertError(frame, 400, 'VALIDATION_FAILED')
       const issues = frame.error!.data?.validation_errors as any[]
       assert.ok(Array.isArray(issues), JSON.stringify(frame.error))
@@ -259,12 +226,12 @@ test('get_prompt errors: unknown server 404, unknown prompt 404, missing or non-
     )
 
     assertError(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'greeting', arguments: { name: 42 } }),
+      await c.ask('get_prompt', { server: 'demo', name: 'greeting', arguments: { name: 42 } }),
       400,
       'VALIDATION_FAILED',
     )
     assertError(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'greeting', arguments: { name: ['Ada'] } }),
+      await c.ask('get_prompt', { server: 'demo', name: 'greeting', arguments: { name: ['Ada'] } }),
       400,
       'VALIDATION_FAILED',
     )
@@ -272,7 +239,7 @@ test('get_prompt errors: unknown server 404, unknown prompt 404, missing or non-
 })
 
 test('list_resources: resources and templates of every server, every page followed', async () => {
-  const { resources } = resultOf(await withClient((c) => ask(c, 'list_resources', {})))
+  const { resources } = resultOf(await withClient(platform.app, (c) => c.ask('list_resources')))
   const of = (server: string) => (resources as any[]).filter((r) => r.server === server)
   for (const r of resources as any[]) {
     assert.ok('uri' in r !== 'uri_template' in r, `a resource or a template: ${JSON.stringify(r)}`)
@@ -346,24 +313,22 @@ test('list_resources: resources and templates of every server, every page follow
 })
 
 test('read_resource: text, blob and template URIs, with or without naming the server', async () => {
-  await withClient(async (c) => {
-    const readme = resultOf(await ask(c, 'read_resource', { server: 'demo', uri: 'demo://readme' }))
+  await withClient(platform.app, async (c) => {
+    const readme = resultOf(await c.ask('read_resource', { server: 'demo', uri: 'demo://readme' }))
     assert.deepEqual(readme.contents, [{ uri: 'demo://readme', mimeType: 'text/markdown', text: README }])
     // Listed by one server only: `server` may be left out.
-    const again = resultOf(await ask(c, 'read_resource', { uri: 'demo://readme' }))
+    const again = resultOf(await c.ask('read_resource', { uri: 'demo://readme' }))
     assert.deepEqual(again.contents, readme.contents)
 
-    const pixel = resultOf(await ask(c, 'read_resource', { uri: 'demo://pixel.png' }))
+    const pixel = resultOf(await c.ask('read_resource', { uri: 'demo://pixel.png' }))
     assert.deepEqual(pixel.contents, [{ uri: 'demo://pixel.png', mimeType: 'image/png', blob: PIXEL }])
 
-    const note = resultOf(await ask(c, 'read_resource', { server: 'demo', uri: 'demo://notes/7' }))
+    const note = resultOf(await c.ask('read_resource', { server: 'demo', uri: 'demo://notes/7' }))
     assert.deepEqual(note.contents, [{ uri: 'demo://notes/7', mimeType: 'text/plain', text: 'Note 7.' }])
-    const noteByTemplate = resultOf(await ask(c, 'read_resource', { uri: 'demo://notes/42' }))
+    const noteByTemplate = resultOf(await c.ask('read_resource', { uri: 'demo://notes/42' }))
     assert.equal(noteByTemplate.contents[0].text, 'Note 42.', 'found by its template alone')
 
-    const doc = resultOf(
-      await ask(c, 'read_resource', { uri: 'demo://resource/static/document/features.md' }),
-    )
+    const doc = resultOf(await c.ask('read_resource', { uri: 'demo://resource/static/document/features.md' }))
     assertFields(
       doc.contents[0],
       {
@@ -373,10 +338,10 @@ test('read_resource: text, blob and template URIs, with or without naming the se
       },
       'features.md',
     )
-    const dynamic = resultOf(await ask(c, 'read_resource', { uri: 'demo://resource/dynamic/text/3' }))
+    const dynamic = resultOf(await c.ask('read_resource', { uri: 'demo://resource/dynamic/text/3' }))
     assert.match(dynamic.contents[0].text, /^Resource 3: This is a plaintext resource created at /)
     const blob = resultOf(
-      await ask(c, 'read_resource', { server: 'everything', uri: 'demo://resource/dynamic/blob/4' }),
+      await c.ask('read_resource', { server: 'everything', uri: 'demo://resource/dynamic/blob/4' }),
     )
     assert.equal(blob.contents[0].text, undefined)
     assert.match(
@@ -384,7 +349,7 @@ test('read_resource: text, blob and template URIs, with or without naming the se
       /^Resource 4: This is a base64 blob/,
     )
 
-    const lastPage = resultOf(await ask(c, 'read_resource', { uri: `paged://item/${PAGED.resources}` }))
+    const lastPage = resultOf(await c.ask('read_resource', { uri: `paged://item/${PAGED.resources}` }))
     assert.deepEqual(lastPage.contents, [
       { uri: `paged://item/${PAGED.resources}`, mimeType: 'text/plain', text: `Item ${PAGED.resources}.` },
     ])
@@ -392,21 +357,21 @@ test('read_resource: text, blob and template URIs, with or without naming the se
 })
 
 test('read_resource errors: nobody has it 404, unknown server 404', async () => {
-  await withClient(async (c) => {
-    assertError(await ask(c, 'read_resource', { uri: 'demo://no-such-thing' }), 404, 'RESOURCE_NOT_FOUND')
-    assertError(await ask(c, 'read_resource', { uri: 'nowhere://at/all' }), 404, 'RESOURCE_NOT_FOUND')
+  await withClient(platform.app, async (c) => {
+    assertError(await c.ask('read_resource', { uri: 'demo://no-such-thing' }), 404, 'RESOURCE_NOT_FOUND')
+    assertError(await c.ask('read_resource', { uri: 'nowhere://at/all' }), 404, 'RESOURCE_NOT_FOUND')
     assertError(
-      await ask(c, 'read_resource', { server: 'nowhere', uri: 'demo://readme' }),
+      await c.ask('read_resource', { server: 'nowhere', uri: 'demo://readme' }),
       404,
       'MCP_SERVER_NOT_FOUND',
     )
     // Named server, but it does not have that resource (another server does).
     assertError(
-      await ask(c, 'read_resource', { server: 'demo', uri: 'demo://resource/static/document/features.md' }),
+      await c.ask('read_resource', { server: 'demo', uri: 'demo://resource/static/document/features.md' }),
       404,
       'RESOURCE_NOT_FOUND',
     )
-    assertError(await ask(c, 'read_resource', { server: 'demo' }), 400, 'VALIDATION_FAILED')
+    assertError(await c.ask('read_resource', { server: 'demo' }), 400, 'VALIDATION_FAILED')
   })
 })
 
@@ -418,8 +383,8 @@ test('the same resource on two servers: RESOURCE_AMBIGUOUS unless the server is 
   t.after(() => dup.close())
   await mcpSettled(dup.app)
 
-  await withClient(async (c) => {
-    const listed = resultOf(await ask(c, 'list_resources', {}))
+  await withClient(dup.app, async (c) => {
+    const listed = resultOf(await c.ask('list_resources', {}))
     assert.deepEqual(
       (listed.resources as any[])
         .filter((r) => r.uri === 'demo://readme')
@@ -428,31 +393,31 @@ test('the same resource on two servers: RESOURCE_AMBIGUOUS unless the server is 
       ['demo', 'demo2'],
     )
     for (const uri of ['demo://readme', 'demo://notes/7']) {
-      const frame = await ask(c, 'read_resource', { uri })
+      const frame = await c.ask('read_resource', { uri })
       assertError(frame, 400, 'RESOURCE_AMBIGUOUS')
       assert.match(frame.error!.message, /demo2/, 'the message names the servers')
     }
-    const named = resultOf(await ask(c, 'read_resource', { server: 'demo2', uri: 'demo://notes/7' }))
+    const named = resultOf(await c.ask('read_resource', { server: 'demo2', uri: 'demo://notes/7' }))
     assert.equal(named.contents[0].text, 'Note 7.')
 
     // The same in a chat: an ambiguous bare URI fails before the LLM, a {server, uri} one works.
-    const ambiguous = await ask(c, 'chat', { text: 'read it', resources: ['demo://readme'] })
+    const ambiguous = await c.ask('chat', { text: 'read it', resources: ['demo://readme'] })
     assertError(ambiguous, 400, 'RESOURCE_AMBIGUOUS')
     assert.equal(llm.requests.length, 0, 'nothing was sent to the LLM')
 
     llm.reply({ body: openAiStream(['Read.']) })
-    const done = await ask(c, 'chat', {
+    const done = await c.ask('chat', {
       text: 'read it',
       resources: [{ server: 'demo2', uri: 'demo://readme' }],
     })
     assert.equal(done.status, 'complete', JSON.stringify(done))
     assert.equal(llm.requests.length, 1)
     assert.ok(contentText(llm.requests[0]!.body.messages.at(-1).content).includes(README))
-  }, dup.app)
+  })
 })
 
 test('chat with a prompt: its messages go before the user text, are stored, and stay in later turns', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     llm.reply({ body: openAiStream(['Hello Ada!']) })
     const first = await c.chatAndWait('greet-1', {
       text: 'And keep it short.',
@@ -471,7 +436,7 @@ test('chat with a prompt: its messages go before the user text, are stored, and 
     assert.ok(contentText(sent[2].content).includes('And keep it short.'))
     assert.ok(!contentText(sent[2].content).includes('Please greet Ada'), 'not repeated in the user message')
 
-    const history = resultOf(await ask(c, 'get_history', { conversation_id: conversationId }))
+    const history = resultOf(await c.ask('get_history', { conversation_id: conversationId }))
     const events = history.events as any[]
     assert.deepEqual(
       events.map((e) => e.type),
@@ -504,7 +469,7 @@ test('chat with a prompt: its messages go before the user text, are stored, and 
     assert.ok(contentText(later[4].content).includes('Now in French.'))
 
     const secondTurn = (
-      resultOf(await ask(c, 'get_history', { conversation_id: conversationId })).events as any[]
+      resultOf(await c.ask('get_history', { conversation_id: conversationId })).events as any[]
     ).at(-2)
     assert.equal(secondTurn.type, 'user_message')
     assert.equal(secondTurn.attachments?.prompt, undefined, 'the second turn had no prompt')
@@ -512,7 +477,7 @@ test('chat with a prompt: its messages go before the user text, are stored, and 
 })
 
 test('chat with resources: text attached to the user message, binary described, stored, kept later', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     llm.reply({ body: openAiStream(['I see a readme and an image.']) })
     const first = await c.chatAndWait('res-1', {
       text: 'What are these?',
@@ -540,7 +505,7 @@ test('chat with resources: text attached to the user message, binary described, 
     assert.ok(!user.includes(PIXEL) && !user.includes(PIXEL.slice(0, 16)), 'the base64 is not inlined')
     assert.ok(!JSON.stringify(llm.requests[0]!.body).includes(PIXEL.slice(0, 16)), 'nowhere in the request')
 
-    const events = resultOf(await ask(c, 'get_history', { conversation_id: conversationId })).events as any[]
+    const events = resultOf(await c.ask('get_history', { conversation_id: conversationId })).events as any[]
     assert.equal(events[0].type, 'user_message')
     const stored = events[0].attachments?.resources as any[]
     assert.ok(Array.isArray(stored) && stored.length === 3, JSON.stringify(events[0]))
@@ -576,7 +541,7 @@ test('chat with resources: text attached to the user message, binary described, 
 })
 
 test('a chat whose prompt or resource fails ends with that error and sends nothing to the LLM', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     const cases: [Record<string, unknown>, number, string][] = [
       [{ prompt: { server: 'demo', name: 'no-such-prompt' } }, 404, 'PROMPT_NOT_FOUND'],
       [
@@ -590,7 +555,7 @@ test('a chat whose prompt or resource fails ends with that error and sends nothi
       [{ resources: [{ server: 'nowhere', uri: 'demo://readme' }] }, 404, 'MCP_SERVER_NOT_FOUND'],
     ]
     for (const [extra, code, type] of cases) {
-      const frame = await ask(c, 'chat', { text: 'Hello', ...extra })
+      const frame = await c.ask('chat', { text: 'Hello', ...extra })
       assertError(frame, code, type)
     }
     assert.equal(llm.requests.length, 0, 'no request reached the LLM')
@@ -598,14 +563,14 @@ test('a chat whose prompt or resource fails ends with that error and sends nothi
 })
 
 test('list_changed: after demo__unlock, times_table and demo://unlocked are listed and usable', async () => {
-  await withClient(async (c) => {
+  await withClient(platform.app, async (c) => {
     // Hidden before: not listed, and asking for them is a 404.
     assertError(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'times_table', arguments: { n: '7' } }),
+      await c.ask('get_prompt', { server: 'demo', name: 'times_table', arguments: { n: '7' } }),
       404,
       'PROMPT_NOT_FOUND',
     )
-    assertError(await ask(c, 'read_resource', { uri: 'demo://unlocked' }), 404, 'RESOURCE_NOT_FOUND')
+    assertError(await c.ask('read_resource', { uri: 'demo://unlocked' }), 404, 'RESOURCE_NOT_FOUND')
 
     llm.reply({ body: openAiToolCalls([{ id: 'call_unlock', name: 'demo__unlock', arguments: {} }]) })
     llm.reply({ body: openAiStream(['Unlocked.']) })
@@ -618,8 +583,8 @@ test('list_changed: after demo__unlock, times_table and demo://unlocked are list
     let prompts: any[] = []
     let resources: any[] = []
     while (Date.now() < deadline) {
-      prompts = resultOf(await ask(c, 'list_prompts', {})).prompts
-      resources = resultOf(await ask(c, 'list_resources', {})).resources
+      prompts = resultOf(await c.ask('list_prompts', {})).prompts
+      resources = resultOf(await c.ask('list_resources', {})).resources
       if (prompts.some((p) => p.name === 'times_table') && resources.some((r) => r.uri === 'demo://unlocked'))
         break
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -646,14 +611,14 @@ test('list_changed: after demo__unlock, times_table and demo://unlocked are list
     assert.equal(prompts.filter((p) => p.server === 'paged').length, PAGED.prompts, 'other servers untouched')
 
     const got = resultOf(
-      await ask(c, 'get_prompt', { server: 'demo', name: 'times_table', arguments: { n: '7' } }),
+      await c.ask('get_prompt', { server: 'demo', name: 'times_table', arguments: { n: '7' } }),
     )
     assert.deepEqual(got.messages, [
       { role: 'user', content: { type: 'text', text: 'Write the times table of 7.' } },
     ])
-    const read = resultOf(await ask(c, 'read_resource', { uri: 'demo://unlocked' }))
+    const read = resultOf(await c.ask('read_resource', { uri: 'demo://unlocked' }))
     assert.deepEqual(read.contents, [{ uri: 'demo://unlocked', mimeType: 'text/plain', text: 'unlocked' }])
-    const tools = resultOf(await ask(c, 'list_tools', {})).tools as any[]
+    const tools = resultOf(await c.ask('list_tools', {})).tools as any[]
     assert.ok(
       tools.some((tool) => tool.name === 'demo__multiply'),
       'the tool list changed too',

@@ -10,7 +10,7 @@ import type { PlatformConfig, RemoteServerConfig } from '../src/config/types.js'
 import { McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
 import type { ServerStatus } from '../src/mcp/types.js'
 import { startLlmServer } from './helpers/llm-server.js'
-import { mcpSettled, startPlatform } from './helpers/platform.js'
+import { mcpSettled, startPlatform, onCleanup } from './helpers/platform.js'
 import { startRemoteMcp, type RemoteMcp, type RemoteMcpOptions } from './helpers/remote-mcp.js'
 
 type Connection = PlatformConfig['mcp']['connection']
@@ -22,20 +22,6 @@ interface LogLine {
   level: string
   obj: Record<string, any>
   msg: string
-}
-
-const cleanups = new WeakMap<TestContext, (() => Promise<void>)[]>()
-/** Runs `fn` after the test, in reverse order of registration: the registry closes before its servers. */
-function onCleanup(t: TestContext, fn: () => Promise<void>): void {
-  let stack = cleanups.get(t)
-  if (!stack) {
-    const fresh: (() => Promise<void>)[] = []
-    t.after(async () => {
-      for (const cleanup of fresh.reverse()) await cleanup()
-    })
-    cleanups.set(t, (stack = fresh))
-  }
-  stack.push(fn)
 }
 
 async function remoteMcp(t: TestContext, options: RemoteMcpOptions): Promise<RemoteMcp> {

@@ -12,6 +12,7 @@ import {
   type ConfigObject,
   type Frame,
   type Platform,
+  onCleanup,
 } from './helpers/platform.js'
 import { startRemoteMcp, type RemoteMcp, type RemoteMcpOptions } from './helpers/remote-mcp.js'
 
@@ -24,20 +25,6 @@ interface Setup {
   llm: LlmServer
   platform: Platform
   client: Client
-}
-
-const cleanups = new WeakMap<TestContext, (() => Promise<void>)[]>()
-/** Runs `fn` after the test, in reverse order of registration: the platform closes before its servers. */
-function onCleanup(t: TestContext, fn: () => Promise<void>): void {
-  let stack = cleanups.get(t)
-  if (!stack) {
-    const fresh: (() => Promise<void>)[] = []
-    t.after(async () => {
-      for (const cleanup of fresh.reverse()) await cleanup()
-    })
-    cleanups.set(t, (stack = fresh))
-  }
-  stack.push(fn)
 }
 
 /** Remote servers first (their urls go into `servers`), then the platform. */
@@ -115,14 +102,6 @@ async function waitForStatus(
 }
 
 let seq = 0
-/** Sends one non-chat action and returns its terminal frame. */
-async function act(client: Client, action: string, payload: Record<string, unknown> = {}): Promise<Frame> {
-  const id = `${action}-${++seq}`
-  const from = client.frames.length
-  client.send({ action, request_id: id, payload })
-  return terminal(await client.request(id, undefined, from))
-}
-
 /** A chat turn where the LLM calls one tool, then answers; returns the frames and the tool_result. */
 async function toolTurn(
   s: Setup,
@@ -157,7 +136,7 @@ test('Streamable HTTP: the tools of a remote server in list_tools and a turn; it
   assert.equal(status.tools, 2)
   assert.equal(status.error, undefined)
 
-  const listed = await act(s.client, 'list_tools')
+  const listed = await s.client.ask('list_tools')
   const tools = listed.result!.tools as any[]
   assert.deepEqual(tools.map((x) => x.name).sort(), ['remote__add', 'remote__whoami'])
   const add = tools.find((x) => x.name === 'remote__add')
@@ -196,7 +175,7 @@ test('Streamable HTTP: prompts and resources through the WebSocket actions, and 
   assert.equal(status.prompts, 1)
   assert.equal(status.resources, 2, 'a resource and a template')
 
-  const prompts = (await act(s.client, 'list_prompts')).result!.prompts as any[]
+  const prompts = (await s.client.ask('list_prompts')).result!.prompts as any[]
   assert.deepEqual(
     prompts.filter((p) => p.server === 'remote'),
     [
@@ -208,7 +187,7 @@ test('Streamable HTTP: prompts and resources through the WebSocket actions, and 
       },
     ],
   )
-  const prompt = await act(s.client, 'get_prompt', {
+  const prompt = await s.client.ask('get_prompt', {
     server: 'remote',
     name: 'hello',
     arguments: { name: 'Ada' },
@@ -218,7 +197,7 @@ test('Streamable HTTP: prompts and resources through the WebSocket actions, and 
     { role: 'user', content: { type: 'text', text: 'Say hello to Ada.' } },
   ])
 
-  const resources = (await act(s.client, 'list_resources')).result!.resources as any[]
+  const resources = (await s.client.ask('list_resources')).result!.resources as any[]
   assert.deepEqual(
     resources.find((r) => r.uri === 'remote://info'),
     {
@@ -239,12 +218,12 @@ test('Streamable HTTP: prompts and resources through the WebSocket actions, and 
       description: 'One item by id.',
     },
   )
-  const info = await act(s.client, 'read_resource', { server: 'remote', uri: 'remote://info' })
+  const info = await s.client.ask('read_resource', { server: 'remote', uri: 'remote://info' })
   assert.equal(info.status, 'complete', JSON.stringify(info))
   assert.deepEqual(info.result!.contents, [
     { uri: 'remote://info', mimeType: 'text/plain', text: 'remote is a remote MCP server.' },
   ])
-  const item = await act(s.client, 'read_resource', { uri: 'remote://items/7' })
+  const item = await s.client.ask('read_resource', { uri: 'remote://items/7' })
   assert.equal(item.status, 'complete', JSON.stringify(item))
   assert.deepEqual(item.result!.contents, [
     { uri: 'remote://items/7', mimeType: 'text/plain', text: 'item 7' },
@@ -320,7 +299,7 @@ test('a server gone for a while: tool calls fail softly, /ready says so, then it
     'shows the server down',
   )
   assert.equal(down.tools, 0)
-  const listed = await act(s.client, 'list_tools')
+  const listed = await s.client.ask('list_tools')
   assert.ok(
     !(listed.result!.tools as any[]).some((x) => x.server === 'remote'),
     'no tools of a server that is down',
@@ -392,7 +371,7 @@ test('a server that only speaks the legacy HTTP+SSE transport: found by fallback
   )
 
   // Over the legacy transport too, a resource is read (from a template).
-  const read = await act(s.client, 'read_resource', { server: 'legacy', uri: 'remote://items/9' })
+  const read = await s.client.ask('read_resource', { server: 'legacy', uri: 'remote://items/9' })
   assert.deepEqual(read.result?.contents, [
     { uri: 'remote://items/9', mimeType: 'text/plain', text: 'item 9' },
   ])
@@ -445,12 +424,12 @@ test('header secrets from env: never show in logs, /ready or frames, even when a
   assertResult(s, turn.result, '11')
   const unavailable = await toolTurn(s, { name: 'bad__add', arguments: { a: 5, b: 6 } })
   assert.equal(unavailable.result.is_error, true)
-  await act(s.client, 'list_tools')
-  await act(s.client, 'list_prompts')
-  await act(s.client, 'list_resources')
-  const refused = await act(s.client, 'read_resource', { server: 'bad', uri: 'remote://info' })
+  await s.client.ask('list_tools')
+  await s.client.ask('list_prompts')
+  await s.client.ask('list_resources')
+  const refused = await s.client.ask('read_resource', { server: 'bad', uri: 'remote://info' })
   assert.equal(refused.status, 'error', JSON.stringify(refused))
-  const prompt = await act(s.client, 'get_prompt', { server: 'bad', name: 'hello', arguments: { name: 'x' } })
+  const prompt = await s.client.ask('get_prompt', { server: 'bad', name: 'hello', arguments: { name: 'x' } })
   assert.equal(prompt.status, 'error', JSON.stringify(prompt))
 
   const ready = await readyBody(s.platform)

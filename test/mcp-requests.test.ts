@@ -7,7 +7,16 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
-import { Client, mcpSettled, startPlatform, terminal, type Frame, type Platform } from './helpers/platform.js'
+import {
+  Client,
+  mcpSettled,
+  startPlatform,
+  terminal,
+  type Frame,
+  type Platform,
+  assertError,
+  resultOf,
+} from './helpers/platform.js'
 import { MemoryStore } from '../src/store/memory.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
 
@@ -44,21 +53,10 @@ function framesOf(client: Client, requestId: string): Frame[] {
   return client.frames.filter((f) => f.request_id === requestId)
 }
 
-function assertError(frame: Frame, code: number, type: string): void {
-  assert.equal(frame.status, 'error', JSON.stringify(frame))
-  assert.equal(frame.error!.code, code, JSON.stringify(frame.error))
-  assert.equal(frame.error!.type, type, JSON.stringify(frame.error))
-}
-
-let sequence = 0
 /** What the fixture server has seen so far: requests that wait for their cancel, and cancels. */
 async function serverStats(client: Client): Promise<{ started: number; cancelled: number }> {
-  const id = `stats-${++sequence}`
-  const from = client.frames.length
-  client.send({ action: 'read_resource', request_id: id, payload: { uri: 'slow://stats' } })
-  const frame = terminal(await client.request(id, 5000, from))
-  assert.equal(frame.status, 'complete', JSON.stringify(frame))
-  return JSON.parse(frame.result!.contents[0].text as string) as { started: number; cancelled: number }
+  const { contents } = resultOf(await client.ask('read_resource', { uri: 'slow://stats' }))
+  return JSON.parse(contents[0].text as string) as { started: number; cancelled: number }
 }
 
 /** Polls the fixture's counters until `predicate` holds. */

@@ -1,10 +1,12 @@
 // Start the real platform (buildApp, real plugins, real files) against a local provider server,
 // and talk to it over a real WebSocket (injectWS, or a real port).
+import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
+import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import { stringify } from 'yaml'
@@ -186,10 +188,23 @@ export class Client {
 
   /** Sends a chat and waits for its terminal frame. */
   async chatAndWait(requestId: string, payload: Record<string, unknown>): Promise<Frame[]> {
-    const from = this.frames.length
-    this.chat(requestId, payload)
-    return this.request(requestId, undefined, from)
+    return this.act('chat', payload, requestId)
   }
+
+  /** Sends one action and resolves with its frames up to the terminal one. */
+  async act(action: string, payload: Record<string, unknown> = {}, requestId?: string): Promise<Frame[]> {
+    const id = requestId ?? `${action}-${++Client.#sequence}`
+    const from = this.frames.length
+    this.send({ action, request_id: id, payload })
+    return this.request(id, 10_000, from)
+  }
+
+  /** Sends one action and resolves with its terminal frame. */
+  async ask(action: string, payload: Record<string, unknown> = {}, requestId?: string): Promise<Frame> {
+    return terminal(await this.act(action, payload, requestId))
+  }
+
+  static #sequence = 0
 
   close(): void {
     this.ws.close()
@@ -201,6 +216,43 @@ export function textOf(frames: Frame[]): string {
     .filter((f) => f.status === 'chunk' && f.chunk?.type === 'text')
     .map((f) => f.chunk!.data as string)
     .join('')
+}
+
+/** What a `complete` frame carries (`result`, or a chat's `metadata`); fails the test otherwise. */
+export function resultOf(frame: Frame): Record<string, any> {
+  assert.equal(frame.status, 'complete', JSON.stringify(frame))
+  return frame.result ?? frame.metadata ?? {}
+}
+
+/** Asserts an `error` frame of this code and type, and returns its error. */
+export function assertError(frame: Frame, code: number, type: string): NonNullable<Frame['error']> {
+  assert.equal(frame.status, 'error', JSON.stringify(frame))
+  assert.deepEqual([frame.error!.code, frame.error!.type], [code, type], JSON.stringify(frame.error))
+  return frame.error!
+}
+
+/** Runs `run` with a client injected into `app`, closed afterwards. */
+export async function withClient<T>(app: FastifyInstance, run: (client: Client) => Promise<T>): Promise<T> {
+  const client = await Client.inject(app)
+  try {
+    return await run(client)
+  } finally {
+    client.close()
+  }
+}
+
+const cleanups = new WeakMap<TestContext, (() => Promise<void>)[]>()
+/** Runs `fn` after the test, in reverse order of registration (a platform closes before its servers). */
+export function onCleanup(t: TestContext, fn: () => Promise<void>): void {
+  let stack = cleanups.get(t)
+  if (!stack) {
+    const fresh: (() => Promise<void>)[] = []
+    t.after(async () => {
+      for (const cleanup of fresh.reverse()) await cleanup()
+    })
+    cleanups.set(t, (stack = fresh))
+  }
+  stack.push(fn)
 }
 
 export function terminal(frames: Frame[]): Frame {
