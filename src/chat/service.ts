@@ -204,14 +204,15 @@ class Turn {
     const { principal, request_id, payload } = this.request
     // A request already answered is replayed from the store and needs nothing else (one still
     // running is a 409): its prompt and resources are not fetched again (their server may be
-    // gone), nor its size checked.
-    const known = await store.isDuplicate(principal, request_id)
+    // gone), nor its size checked. Only asked when there is something to fetch.
+    const known = namesAttachments(payload) && (await store.isDuplicate(principal, request_id))
     // Fetched before the turn is stored: they are part of what the user said.
     const attachments = known ? undefined : await fetchAttachments(this.options.content, payload, this.signal)
     const budget = settings.context.max_tokens - settings.context.reserve_tokens
     // No token is longer than MAX_TOKEN_CHARS characters: past this, no counting is needed to know.
-    if (attachedChars(attachments) > budget * MAX_TOKEN_CHARS) {
-      throw new AttachmentsTooLargeError(attachedChars(attachments), budget)
+    const chars = attachedChars(attachments)
+    if (chars > budget * MAX_TOKEN_CHARS) {
+      throw new AttachmentsTooLargeError(chars, budget)
     }
     const message = this.#event({
       type: 'user_message',
@@ -234,11 +235,10 @@ class Turn {
     }
     this.#began = true
     this.conversationId = began.event.conversation_id
-    if (known && namesAttachments(payload)) {
+    if (known) {
       // The attempt isDuplicate saw ended unfinished (or its process died) since: this one was
       // started without the prompt and resources it names, and must not run without them. It
-      // ends unfinished, so sending it again runs it, with them. (Plain text loses nothing and
-      // runs; buildContext still checks its size.)
+      // ends unfinished, so sending it again runs it, with them.
       const skipped = new AttachmentsNotFetchedError(request_id)
       await this.#storeUnfinished(skipped)
       throw skipped

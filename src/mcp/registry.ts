@@ -217,14 +217,11 @@ export class McpRegistry implements ToolRunner, McpContent {
 
   status(): ServerStatus[] {
     return this.slots.map((slot) => {
-      const ready = slot.state === 'ready'
       const status: ServerStatus = {
         name: slot.name,
         transport: slot.kind,
         state: slot.state,
-        tools: ready ? slot.lists.tools.length : 0,
-        prompts: ready ? slot.lists.prompts.length : 0,
-        resources: ready ? slot.lists.resources.length + slot.lists.templates.length : 0,
+        ...counts(slot),
         attempts: slot.attempts,
       }
       if (slot.error !== undefined) status.error = slot.error
@@ -794,12 +791,8 @@ export class McpRegistry implements ToolRunner, McpContent {
         if (generation !== slot.generation || slot.state !== 'ready') return
         Object.assign(slot.lists, { resources, templates })
       }
-      const count =
-        kind === 'resources'
-          ? slot.lists.resources.length + slot.lists.templates.length
-          : slot.lists[kind].length
       this.options.log.info(
-        { server: slot.name, state: slot.state, [kind]: count },
+        { server: slot.name, state: slot.state, [kind]: counts(slot)[kind] },
         `mcp server ${kind} changed`,
       )
     } catch (err) {
@@ -860,14 +853,11 @@ export class McpRegistry implements ToolRunner, McpContent {
     extra: Record<string, unknown> = {},
   ): void {
     slot.state = state
-    const ready = state === 'ready'
     const line = {
       server: slot.name,
       transport: slot.kind,
       state,
-      tools: ready ? slot.lists.tools.length : 0,
-      prompts: ready ? slot.lists.prompts.length : 0,
-      resources: ready ? slot.lists.resources.length + slot.lists.templates.length : 0,
+      ...counts(slot),
       attempts: slot.attempts,
       ...(error ? { error } : {}),
       ...extra,
@@ -890,6 +880,13 @@ export function childEnv(
     if (value !== undefined && !hidden.has(value)) env[key] = value
   }
   return { ...env, ...own }
+}
+
+/** What a server offers, as /ready and the logs show it: nothing while it is not ready. */
+function counts(slot: Slot): { tools: number; prompts: number; resources: number } {
+  if (slot.state !== 'ready') return { tools: 0, prompts: 0, resources: 0 }
+  const { tools, prompts, resources, templates } = slot.lists
+  return { tools: tools.length, prompts: prompts.length, resources: resources.length + templates.length }
 }
 
 interface Page<T> {
