@@ -1,10 +1,14 @@
 // chat-route: the /ws/chat WebSocket endpoint (protocol.md). Needs @fastify/websocket registered
-// by the app (once, with maxPayload set to websocket.max_message_bytes).
+// by the app (once, with maxPayload set to websocket.max_message_bytes), a `chatStore` and an
+// `llm`; MCP only when the app hands one in (`mcp`).
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ChatActions } from '../src/chat/actions.js'
 import { ANONYMOUS, Authenticator } from '../src/chat/auth.js'
 import { ChatConnection } from '../src/chat/connection.js'
 import { ChatService } from '../src/chat/service.js'
+import type { PlatformConfig } from '../src/config/types.js'
+import type { McpRegistryApi } from '../src/mcp/types.js'
 import { warmUp } from '../src/tokens/counter.js'
 
 declare module 'fastify' {
@@ -14,46 +18,51 @@ declare module 'fastify' {
 }
 
 export interface ChatRouteOptions {
+  /** `chat.service` of the configuration: prompts, limits, context, tool hops. */
+  settings: PlatformConfig['chat']['service']
+  /** Who may connect: `auth` (API keys; none: everyone is anonymous) and `websocket.allowed_origins`. */
+  access: Pick<PlatformConfig, 'auth' | 'websocket'>
+  /** The MCP servers' tools, prompts and resources (the app passes its `mcp`); none when absent. */
+  mcp?: McpRegistryApi
   /** Removes secrets from text sent to clients (the app passes its log redactor). */
   redact?: (text: string) => string
   /** How long shutdown waits for a client to answer the closing handshake before cutting it off (ms). */
   closeHandshakeMs?: number
+  /** Log each turn's token accounting (DEBUG_TOKENS=1). */
+  debugTokens?: boolean
 }
 
 async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): Promise<void> {
+  const { settings, access, mcp } = options
+  if (!settings || !access)
+    throw new TypeError('chat-route: options.settings and options.access are required')
   const log = fastify.log.child({ component: 'chat' })
-  // MCP is optional: without the mcp-registry plugin the LLM simply has no tools, prompts or resources.
-  const mcp = fastify.hasDecorator('mcp') ? fastify.mcp : undefined
   const service = new ChatService({
     store: fastify.chatStore,
     llm: fastify.llm,
     tools: mcp,
     content: mcp,
-    settings: fastify.config.chat.service,
+    settings,
     log,
-    debugTokens: fastify.config.debug_tokens,
+    debugTokens: options.debugTokens,
   })
+  const actions = new ChatActions({ store: fastify.chatStore, tools: mcp, content: mcp })
   warmUp(fastify.llm.model)
-  const auth = new Authenticator(fastify.config)
+  const auth = new Authenticator(access)
   const redact = options.redact ?? ((text: string) => text)
   const connections = new Set<ChatConnection>()
-  let closing = false
 
   fastify.decorateRequest('principal', ANONYMOUS)
-  fastify.addHook('onClose', () => {
-    service.close()
-    return Promise.resolve()
-  })
 
-  // Before the HTTP server stops: end running turns (stored as interrupted, clients told), then
-  // close every socket with 1001.
+  // Before the HTTP server stops: the service ends every running request (unfinished turns stored,
+  // clients told) and waits for them, wherever their socket is; then every socket closes with 1001.
   fastify.addHook('preClose', async () => {
-    closing = true
-    await Promise.allSettled([...connections].map((c) => c.shutdown(options.closeHandshakeMs ?? 1000)))
+    await service.shutdown()
+    await Promise.allSettled([...connections].map((c) => c.close(options.closeHandshakeMs ?? 1000)))
   })
 
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (closing) return reply.code(503).send({ error: 'shutting down' })
+    if (service.closing) return reply.code(503).send({ error: 'shutting down' })
     const result = auth.authenticate(request.headers)
     if (!result.ok) {
       request.log.info({ status: result.status, error: { type: 'UNAUTHENTICATED' } }, 'upgrade refused')
@@ -65,12 +74,9 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
   fastify.get('/ws/chat', { websocket: true, onRequest: authenticate }, (socket, request) => {
     const connection = new ChatConnection(socket, {
       service,
-      store: fastify.chatStore,
-      tools: mcp,
-      content: mcp,
+      actions,
       principal: request.principal,
       log,
-      closing: () => closing,
       redact,
     })
     connections.add(connection)
@@ -82,6 +88,6 @@ export default fp(chatRoute, {
   name: 'chat-route',
   fastify: '5.x',
   encapsulate: true,
-  dependencies: ['config', 'chat-store', 'llm-provider', '@fastify/websocket'],
-  decorators: { fastify: ['config', 'chatStore', 'llm'] },
+  dependencies: ['chat-store', 'llm-provider', '@fastify/websocket'],
+  decorators: { fastify: ['chatStore', 'llm'] },
 })

@@ -1,9 +1,12 @@
-// chat-store: the conversation store behind one interface, chosen by `store.type`.
+// chat-store: the conversation store behind one interface, decorated as `chatStore`. Built from
+// its configuration section (`store`), or handed in ready-made by the host app.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { isInstanceAlive } from '../src/chat/instance.js'
 import { assertSupported, storeProblem } from '../src/config/support.js'
 import type { StoreConfig } from '../src/config/types.js'
-import { JsonlStore, type StoreLogger } from '../src/store/jsonl.js'
+import type { Logger } from '../src/logging.js'
+import { JsonlStore } from '../src/store/jsonl.js'
 import { MemoryStore } from '../src/store/memory.js'
 import type { ChatStore, StoreOptions } from '../src/store/types.js'
 
@@ -14,21 +17,26 @@ declare module 'fastify' {
 }
 
 export interface ChatStoreOptions {
-  /** Use this store instead of building one from the configuration. */
+  /** The `store` section of the configuration: which repository, and its settings. */
+  config?: StoreConfig
+  /** Or a store built by the host app, used as it is (and closed with the app). */
   store?: ChatStore
   /**
    * Whether the platform instance that began a turn still runs, so a turn it left unfinished may
-   * run again (src/chat/instance.ts). Default: every instance lives.
+   * run again. Default: the real check of this machine's processes (src/chat/instance.ts).
    */
   isLive?: (instance: string) => boolean
 }
 
 async function chatStore(fastify: FastifyInstance, options: ChatStoreOptions): Promise<void> {
-  if (!options.store) assertSupported(storeProblem(fastify.config))
+  const { config, store: given } = options
+  if (!given && !config)
+    throw new TypeError('chat-store: give options.config (the store section) or options.store')
+  if (config) assertSupported(storeProblem(config))
   const store =
-    options.store ??
-    (await buildStore(fastify.config.store, {
-      isLive: options.isLive ?? (() => true),
+    given ??
+    (await buildStore(config!, {
+      isLive: options.isLive ?? isInstanceAlive,
       log: fastify.log.child({ component: 'chat-store' }),
     }))
   fastify.decorate('chatStore', store)
@@ -38,10 +46,7 @@ async function chatStore(fastify: FastifyInstance, options: ChatStoreOptions): P
   })
 }
 
-async function buildStore(
-  config: StoreConfig,
-  options: StoreOptions & { log: StoreLogger },
-): Promise<ChatStore> {
+async function buildStore(config: StoreConfig, options: StoreOptions & { log: Logger }): Promise<ChatStore> {
   switch (config.type) {
     case 'jsonl':
       return JsonlStore.open({ ...options, path: config.path, fsync: config.fsync })
@@ -53,9 +58,4 @@ async function buildStore(
   }
 }
 
-export default fp(chatStore, {
-  name: 'chat-store',
-  fastify: '5.x',
-  dependencies: ['config'],
-  decorators: { fastify: ['config'] },
-})
+export default fp(chatStore, { name: 'chat-store', fastify: '5.x' })

@@ -1,5 +1,6 @@
 // The `config` plugin: validates the environment (@fastify/env) and both configuration files, and
-// decorates `config` (PlatformConfig) and `env`. Problems of the environment and of the files are
+// decorates `platformConfig` (PlatformConfig) and `platformEnv`: names of their own, so an app that
+// also registers @fastify/env (which decorates `config`) keeps it. Problems of the environment and of the files are
 // reported together in one ConfigError, before any other plugin starts.
 import fp from 'fastify-plugin'
 import fastifyEnv from '@fastify/env'
@@ -24,8 +25,8 @@ export interface ConfigPluginOptions {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    config: PlatformConfig
-    env: Env
+    platformConfig: PlatformConfig
+    platformEnv: Env
   }
 }
 
@@ -39,7 +40,7 @@ async function configPlugin(fastify: FastifyInstance, opts: ConfigPluginOptions)
   let envFailure: unknown
   fastify
     .register(fastifyEnv, {
-      confKey: 'env',
+      confKey: 'platformEnv',
       // env-schema sets additionalProperties on the schema it is given: give it a copy.
       schema: { ...EnvSchema },
       data: env,
@@ -56,7 +57,7 @@ async function configPlugin(fastify: FastifyInstance, opts: ConfigPluginOptions)
   const problems = envFailure ? envProblems(envFailure, env) : []
   const config = opts.config ?? (await loadFiles(opts, env, problems))
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems)
-  fastify.decorate('config', config)
+  fastify.decorate('platformConfig', config)
 }
 
 async function loadFiles(

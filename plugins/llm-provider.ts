@@ -1,8 +1,8 @@
-// llm-provider: the active provider's client, decorated as `llm`.
+// llm-provider: the active provider's client, decorated as `llm`. Built from the `llm` section of
+// the configuration, or handed in ready-made by the host app.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { assertSupported, wireProblem } from '../src/config/support.js'
-import type { ProviderConfig, PlatformConfig } from '../src/config/types.js'
+import type { PlatformConfig, ProviderConfig } from '../src/config/types.js'
 import { AnthropicProvider } from '../src/llm/anthropic.js'
 import type { WireOptions } from '../src/llm/http.js'
 import { OpenAiProvider } from '../src/llm/openai.js'
@@ -15,15 +15,21 @@ declare module 'fastify' {
 }
 
 export interface LlmProviderOptions {
-  /** Use this provider instead of building one from the configuration. */
+  /** The `llm` section of the configuration: the active provider and the request settings. */
+  config?: PlatformConfig['llm']
+  /** Or a provider built by the host app, used as it is (and closed with the app). */
   provider?: LlmProvider
 }
 
 async function llmProvider(fastify: FastifyInstance, options: LlmProviderOptions): Promise<void> {
-  const { provider, request } = fastify.config.llm
-  if (!options.provider) assertSupported(wireProblem(fastify.config))
-  const log = fastify.log.child({ component: 'llm', provider: provider.name })
-  const llm = options.provider ?? forWire(provider, request, { log })
+  const { config, provider } = options
+  if (!provider && !config)
+    throw new TypeError('llm-provider: give options.config (the llm section) or options.provider')
+  const llm =
+    provider ??
+    forWire(config!.provider, config!.request, {
+      log: fastify.log.child({ component: 'llm', provider: config!.provider.name }),
+    })
   fastify.decorate('llm', llm)
   fastify.addHook('onClose', async () => {
     await llm.close()
@@ -44,9 +50,4 @@ function forWire(
   }
 }
 
-export default fp(llmProvider, {
-  name: 'llm-provider',
-  fastify: '5.x',
-  dependencies: ['config'],
-  decorators: { fastify: ['config'] },
-})
+export default fp(llmProvider, { name: 'llm-provider', fastify: '5.x' })

@@ -1,33 +1,32 @@
-// mcp-registry: the configured MCP servers and their tools, decorated as `mcp`. The servers
-// connect in the background: the platform serves at once and /ready reports their state.
+// mcp-registry: the configured MCP servers with their tools, prompts and resources, decorated as
+// `mcp`. The servers connect in the background: the platform serves at once and /ready reports
+// their state.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { McpRegistry } from '../src/mcp/registry.js'
+import { McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
+import type { McpRegistryApi } from '../src/mcp/types.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    mcp: McpRegistry
+    mcp: McpRegistryApi
   }
 }
 
-export interface McpRegistryPluginOptions {
-  /** The environment the stdio servers' environments are made from: usually process.env. */
-  env: Record<string, string | undefined>
-}
+/**
+ * The servers (servers_config.json, resolved), `mcp.connection`, `chat.service.tool_timeout`, the
+ * environment the stdio servers' environments are made from (usually process.env) and the secret
+ * values a child must not inherit.
+ */
+export type McpRegistryPluginOptions = Omit<McpRegistryOptions, 'log'>
 
 async function mcpRegistry(fastify: FastifyInstance, options: McpRegistryPluginOptions): Promise<void> {
   if (typeof options.env !== 'object' || options.env === null) {
     throw new TypeError('mcp-registry: options.env must be the environment object')
   }
-  const { servers, mcp, chat, secrets } = fastify.config
-  const registry = new McpRegistry({
-    servers,
-    connection: mcp.connection,
-    toolTimeout: chat.service.tool_timeout,
-    env: options.env,
-    secrets,
-    log: fastify.log.child({ component: 'mcp' }),
-  })
+  if (typeof options.servers !== 'object' || options.servers === null) {
+    throw new TypeError('mcp-registry: options.servers must map server names to their configuration')
+  }
+  const registry = new McpRegistry({ ...options, log: fastify.log.child({ component: 'mcp' }) })
   fastify.decorate('mcp', registry)
   // Not awaited: a slow or broken server must not hold up the start.
   registry.start()
@@ -36,9 +35,4 @@ async function mcpRegistry(fastify: FastifyInstance, options: McpRegistryPluginO
   })
 }
 
-export default fp(mcpRegistry, {
-  name: 'mcp-registry',
-  fastify: '5.x',
-  dependencies: ['config'],
-  decorators: { fastify: ['config'] },
-})
+export default fp(mcpRegistry, { name: 'mcp-registry', fastify: '5.x' })

@@ -2,6 +2,7 @@
 // dependency's state; 503 while something needed is not ready or the server is shutting down).
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import type { McpRegistryApi } from '../src/mcp/types.js'
 
 interface Check {
   ready: boolean
@@ -11,18 +12,13 @@ interface Check {
 export interface ProbesOptions {
   /** Removes secrets from what /ready reports (a failed server's reason quotes its stderr). */
   redact?: (text: string) => string
+  /** The MCP servers to report (the app passes its `mcp`); none when absent. */
+  mcp?: Pick<McpRegistryApi, 'settled' | 'status'>
 }
 
 async function probes(fastify: FastifyInstance, options: ProbesOptions): Promise<void> {
+  const { mcp } = options
   const redact = options.redact ?? ((text: string) => text)
-  let closing = false
-  fastify.addHook('preClose', () => {
-    closing = true
-    return Promise.resolve()
-  })
-
-  const mcp = fastify.hasDecorator('mcp') ? fastify.mcp : undefined
-
   fastify.get('/health', () => ({ status: 'ok' }))
 
   fastify.get('/ready', (_request, reply) => {
@@ -34,8 +30,9 @@ async function probes(fastify: FastifyInstance, options: ProbesOptions): Promise
     // MCP servers are not needed to chat, but the first attempt to connect each is awaited, so
     // traffic arrives once the tools that can be had are there. A failed server shows its reason.
     if (mcp) checks.mcp = { ready: mcp.settled(), servers: mcp.status() }
-    const ready = !closing && Object.values(checks).every((c) => c.ready)
-    const body = { status: closing ? 'shutting_down' : ready ? 'ready' : 'not_ready', checks }
+    // Once the app is closing Fastify itself answers 503 to every new request, this one included.
+    const ready = Object.values(checks).every((c) => c.ready)
+    const body = { status: ready ? 'ready' : 'not_ready', checks }
     return reply
       .code(ready ? 200 : 503)
       .type('application/json')

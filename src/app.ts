@@ -1,5 +1,7 @@
 // buildApp: the whole platform as one Fastify instance, plugins registered in dependency order
-// (architecture.md), so onClose tears down route -> LLM -> store: the store flushes last.
+// (architecture.md), so onClose tears down route -> MCP -> LLM -> store: the store flushes last.
+// The composition root: each plugin gets its own section of the configuration, or the objects
+// built before it.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { DestinationStream } from 'pino'
@@ -10,8 +12,7 @@ import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import chatRoutePlugin from '../plugins/chat-route.js'
 import probesPlugin from '../plugins/probes.js'
 import { selectProtocol } from './chat/auth.js'
-import { isInstanceAlive } from './chat/instance.js'
-import { storeProblem, wireProblem } from './config/support.js'
+import { storeProblem } from './config/support.js'
 import type { PlatformConfig } from './config/types.js'
 import { ConfigError } from './errors.js'
 import type { LlmProvider } from './llm/types.js'
@@ -43,23 +44,37 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: logger, forceCloseConnections: true })
   try {
     await app.register(configPlugin, configOptions(options))
-    redactor.add(app.config.secrets)
-    app.log.level = app.config.logging.level
-    await app.register(chatStorePlugin, { store: options.store, isLive: isInstanceAlive })
-    await app.register(llmProviderPlugin, { provider: options.llm })
-    await app.register(mcpRegistryPlugin, { env: options.env })
+    const config = app.platformConfig
+    redactor.add(config.secrets)
+    app.log.level = config.logging.level
+    await app.register(chatStorePlugin, { config: config.store, store: options.store })
+    await app.register(llmProviderPlugin, { config: config.llm, provider: options.llm })
+    await app.register(mcpRegistryPlugin, {
+      servers: config.servers,
+      connection: config.mcp.connection,
+      toolTimeout: config.chat.service.tool_timeout,
+      env: options.env,
+      secrets: config.secrets,
+    })
     await app.register(websocket, {
       // Root preClose hooks run before those of encapsulated plugins, so the default one would
       // close every socket (without a code) before chat-route could end its turns and say 1001.
       // chat-route closes its own sockets; new upgrades are refused by Fastify once closing.
       preClose: (done) => done(),
       options: {
-        maxPayload: app.config.websocket.max_message_bytes,
+        maxPayload: config.websocket.max_message_bytes,
         handleProtocols: (protocols) => selectProtocol(protocols),
       },
     })
-    await app.register(chatRoutePlugin, { redact: (text) => redactor.redact(text) })
-    await app.register(probesPlugin, { redact: (text) => redactor.redact(text) })
+    const redact = (text: string) => redactor.redact(text)
+    await app.register(chatRoutePlugin, {
+      settings: config.chat.service,
+      access: config,
+      mcp: app.mcp,
+      redact,
+      debugTokens: config.debug_tokens,
+    })
+    await app.register(probesPlugin, { redact, mcp: app.mcp })
     return app
   } catch (err) {
     await app.close().catch(() => undefined)
@@ -77,9 +92,9 @@ export async function checkConfig(options: AppOptions): Promise<PlatformConfig> 
   const app = Fastify({ logger: false })
   try {
     await app.register(configPlugin, configOptions(options))
-    const problems = [storeProblem(app.config), wireProblem(app.config)].filter((p) => p !== undefined)
-    if (problems.length > 0) throw new ConfigError(problems)
-    return app.config
+    const problem = storeProblem(app.platformConfig.store)
+    if (problem) throw new ConfigError([problem])
+    return app.platformConfig
   } finally {
     await app.close().catch(() => undefined)
   }

@@ -1,7 +1,8 @@
 // pino JSON logs that never contain a secret: known secret values are cut out of every line
 // just before it is written, whatever field or message they hide in, and credential-bearing
 // fields are censored by path.
-import { pino, type DestinationStream, type Logger } from 'pino'
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino'
+import { isPlatformError } from './errors.js'
 
 export const REDACTED = '[redacted]'
 
@@ -35,7 +36,7 @@ export interface LoggerOptions {
   stream?: DestinationStream
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+export function createLogger(options: LoggerOptions): PinoLogger {
   const { redactor } = options
   return pino(
     {
@@ -58,4 +59,21 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.stream,
   )
+}
+
+/** What every part of the platform logs through: pino's shape, narrowed to what is used. */
+export interface Logger {
+  debug(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+/** The `error` field of a log line: the stable type, and the message (never a stack for 4xx). */
+export function describeError(err: unknown): Record<string, unknown> {
+  if (isPlatformError(err)) {
+    return { type: err.code, status: err.statusCode, message: err.message, data: err.data }
+  }
+  const e = err instanceof Error ? err : new Error(String(err))
+  return { type: 'INTERNAL', status: 500, message: e.message, stack: e.stack }
 }

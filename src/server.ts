@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       await app.close()
     },
   )
-  const { host, port } = app.config.websocket
+  const { host, port } = app.platformConfig.websocket
   await app.listen({ host, port })
 }
 

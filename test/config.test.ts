@@ -489,10 +489,10 @@ test('plugin: decorates config and env on a real Fastify instance', async () => 
       env: { ...ENV, LOG_LEVEL: 'warn', DEBUG_TOKENS: '1' },
     })
     await app.ready()
-    assert.equal(app.config.llm.provider.api_key, 'gsk-groq-secret')
-    assert.equal(app.config.logging.level, 'warn')
-    assert.equal(app.config.debug_tokens, true)
-    assert.deepEqual(app.env, { LOG_LEVEL: 'warn', DEBUG_TOKENS: '1' })
+    assert.equal(app.platformConfig.llm.provider.api_key, 'gsk-groq-secret')
+    assert.equal(app.platformConfig.logging.level, 'warn')
+    assert.equal(app.platformConfig.debug_tokens, true)
+    assert.deepEqual(app.platformEnv, { LOG_LEVEL: 'warn', DEBUG_TOKENS: '1' })
   } finally {
     await app.close()
   }
@@ -507,7 +507,7 @@ test('plugin: finds the files through MCP_CONFIG_PATH and MCP_SERVERS_CONFIG_PAT
       cwd: '/',
     })
     await app.ready()
-    assert.deepEqual(app.config.files, { config: paths.configPath, servers: paths.serversPath })
+    assert.deepEqual(app.platformConfig.files, { config: paths.configPath, servers: paths.serversPath })
   } finally {
     await app.close()
   }
@@ -519,7 +519,7 @@ test('plugin: a given config is used as it is', async () => {
   try {
     await app.register(configPlugin, { config, configPath: '/nonexistent/config.yaml', env: {}, cwd: '/' })
     await app.ready()
-    assert.equal(app.config, config)
+    assert.equal(app.platformConfig, config)
   } finally {
     await app.close()
   }

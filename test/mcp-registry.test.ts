@@ -9,11 +9,16 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
-import fp from 'fastify-plugin'
 import mcpRegistryPlugin from '../plugins/mcp-registry.js'
-import type { PlatformConfig, ServerConfig, StdioServerConfig } from '../src/config/types.js'
+import type { ServerConfig, StdioServerConfig } from '../src/config/types.js'
 import { childEnv, McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
-import type { ServerStatus, ToolCallOptions, ToolOutcome, ToolProgress } from '../src/mcp/types.js'
+import type {
+  McpRegistryApi,
+  ServerStatus,
+  ToolCallOptions,
+  ToolOutcome,
+  ToolProgress,
+} from '../src/mcp/types.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DEMO = join(ROOT, 'dist/servers/demo.js')
@@ -68,7 +73,7 @@ async function until<T>(what: string, probe: () => T | undefined | false, ms = 5
   }
 }
 
-function statusOf(registry: McpRegistry, name: string): ServerStatus {
+function statusOf(registry: McpRegistryApi, name: string): ServerStatus {
   const status = registry.status().find((s) => s.name === name)
   assert.ok(status, `server ${name} has a status`)
   return status
@@ -80,7 +85,7 @@ const allReady = (registry: McpRegistry) =>
   )
 
 function call(
-  registry: McpRegistry,
+  registry: McpRegistryApi,
   name: string,
   args: unknown,
   options: Partial<ToolCallOptions> = {},
@@ -628,23 +633,14 @@ test('close() ends every process group, in parallel, within the shutdown budget'
 })
 
 test('the plugin decorates `mcp` and the app is ready without waiting for the servers', async () => {
-  const config = {
-    servers: { mute: stdio('mute', 'sleep', ['1000']), demo: demo('demo') },
-    mcp: { connection: FAST },
-    chat: { service: { tool_timeout: 10 } },
-    secrets: [],
-  } as unknown as PlatformConfig
   const app = Fastify({ logger: false })
-  await app.register(
-    fp(
-      (f, _options, done) => {
-        f.decorate('config', config)
-        done()
-      },
-      { name: 'config' },
-    ),
-  )
-  await app.register(mcpRegistryPlugin, { env: process.env })
+  await app.register(mcpRegistryPlugin, {
+    servers: { mute: stdio('mute', 'sleep', ['1000']), demo: demo('demo') },
+    connection: FAST,
+    toolTimeout: 10,
+    env: process.env,
+    secrets: [],
+  })
   const started = Date.now()
   await app.ready()
   assert.ok(Date.now() - started < 1000)

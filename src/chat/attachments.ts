@@ -4,9 +4,9 @@
 // even if the server's prompt or resource changes later.
 import type { ContentBlock, GetPromptResult } from '@modelcontextprotocol/sdk/types.js'
 import { McpServerNotFoundError, ResourceNotFoundError } from '../errors.js'
-import type { LlmMessage } from '../llm/types.js'
 import type { McpContent } from '../mcp/types.js'
 import type { Attachments, ResourceAttachment } from '../store/types.js'
+import { renderResource } from './messages.js'
 import type { ChatPayload } from './protocol.js'
 
 /** Whether a chat payload names a prompt or resources. */
@@ -94,35 +94,11 @@ function inChatFrame(err: unknown): void {
   }
 }
 
-/** The messages the LLM sees for a user message: the prompt's, then the resources and the text. */
-export function userMessages(text: string, attachments: Attachments | undefined): LlmMessage[] {
-  const leads: LlmMessage[] = (attachments?.prompt?.messages ?? []).map((m) => ({
-    role: m.role,
-    content: m.content,
-  }))
-  return [...leads, { role: 'user', content: userContent(text, attachments) }]
-}
-
-/** The user message's content: each attached resource, then the text. */
-export function userContent(text: string, attachments: Attachments | undefined): string {
-  const resources = (attachments?.resources ?? []).map(renderResource)
-  return resources.length > 0 ? `${resources.join('\n\n')}\n\n${text}` : text
-}
-
 /** Characters of attached text, to refuse what no context could hold before counting its tokens. */
 export function attachedChars(attachments: Attachments | undefined): number {
   if (!attachments) return 0
   const prompt = (attachments.prompt?.messages ?? []).reduce((n, m) => n + m.content.length, 0)
   return (attachments.resources ?? []).reduce((n, r) => n + (r.text?.length ?? 0), prompt)
-}
-
-/** A resource as the LLM reads it; one embedded in a prompt message has no server of its own. */
-function renderResource(r: Omit<ResourceAttachment, 'server'> & { server?: string }): string {
-  const server = r.server === undefined ? '' : ` server="${attr(r.server)}"`
-  const type = r.mime_type === undefined ? '' : ` mime_type="${attr(r.mime_type)}"`
-  const attrs = `uri="${attr(r.uri)}"${server}${type}`
-  if (r.text !== undefined) return `<resource ${attrs}>\n${r.text}\n</resource>`
-  return `<resource ${attrs} bytes="${r.bytes ?? 0}">(binary content, ${r.bytes ?? 0} bytes, not included)</resource>`
 }
 
 /** A prompt message's content as text: binary parts are described by type and size. */
@@ -148,10 +124,6 @@ function contentText(block: ContentBlock): string {
     default:
       return `[${(block as { type: string }).type} content, not included]`
   }
-}
-
-function attr(value: string): string {
-  return value.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;')
 }
 
 function base64Bytes(data: string): number {

@@ -107,3 +107,13 @@ export interface McpContent {
     signal?: AbortSignal,
   ): Promise<{ server: string; result: ReadResourceResult }>
 }
+
+/** The registry as the rest of the platform uses it (the `mcp` decorator). */
+export interface McpRegistryApi extends ToolRunner, McpContent {
+  /** Connects every server in the background: returns at once. */
+  start(): void
+  status(): ServerStatus[]
+  /** Whether every server's first attempt to connect has ended, one way or the other. */
+  settled(): boolean
+  close(): Promise<void>
+}

@@ -1,0 +1,28 @@
+// The words for a request in flight, shared by the service that owns them and the socket that
+// frames their outcome. A request is anything that runs a while under a request_id: a chat turn,
+// or a prompt or resource read on an MCP server.
+
+/** Who stopped a request. */
+export type StopReason = 'cancel' | 'disconnect' | 'shutdown'
+
+/** The reason given to a request's AbortController, and thrown out of its work once it fires. */
+export class RequestStopped extends Error {
+  constructor(readonly reason: StopReason) {
+    super(`request stopped: ${reason}`)
+    this.name = 'AbortError'
+  }
+}
+
+export type RequestKind = 'chat' | 'get_prompt' | 'read_resource'
+
+/** What a request's `complete` frame carries: a chat's metadata, or an action's result. */
+export interface Completion {
+  metadata?: Record<string, unknown>
+  result?: Record<string, unknown>
+}
+
+/** How a request ended: the one terminal frame its client gets. */
+export type RequestEnd =
+  | ({ status: 'complete' } & Completion)
+  | { status: 'cancelled'; conversationId?: string }
+  | { status: 'error'; error: unknown }
