@@ -61,6 +61,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // close every socket (without a code) before chat-route could end its turns and say 1001.
       // chat-route closes its own sockets; new upgrades are refused by Fastify once closing.
       preClose: (done) => done(),
+      // A socket's error (a frame over maxPayload, a broken connection) is logged here once, as a
+      // warning: ws has already closed the socket with the right code.
+      errorHandler: (error, _socket, request) => {
+        request.log.warn({ error: socketError(error) }, 'websocket error')
+      },
       options: {
         maxPayload: config.websocket.max_message_bytes,
         handleProtocols: (protocols) => selectProtocol(protocols),
@@ -80,6 +85,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.close().catch(() => undefined)
     throw err
   }
+}
+
+function socketError(error: Error): Record<string, unknown> {
+  const { code } = error as { code?: unknown }
+  return { type: 'WEBSOCKET_ERROR', message: error.message, ...(typeof code === 'string' ? { code } : {}) }
 }
 
 function configOptions(options: AppOptions) {

@@ -1,0 +1,130 @@
+// The chat service owns every request in flight: one table by principal and request_id, ended and
+// awaited at shutdown wherever its socket is. Each test here pins a fault found in review.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
+import { StoreError } from '../src/errors.js'
+import { MemoryStore } from '../src/store/memory.js'
+import type { ChatEvent, NewEvent } from '../src/store/types.js'
+import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
+import { Client, assertError, startPlatform, terminal } from './helpers/platform.js'
+
+let llm: LlmServer
+
+before(async () => {
+  llm = await startLlmServer()
+})
+after(async () => {
+  await llm.close()
+})
+
+const unfinished = (events: NewEvent[]) =>
+  events.some((e) => e.type === 'assistant_message' && e.status !== 'complete')
+
+/** A memory store that refuses writes once closed, as the durable ones do, and is slow to store an unfinished turn. */
+class SlowUnfinishedStore extends MemoryStore {
+  closed = false
+  readonly stored: ChatEvent[] = []
+  override async append(events: NewEvent[]): Promise<ChatEvent[]> {
+    if (unfinished(events)) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (this.closed) throw new StoreError('STORE_CLOSED', 'the store is closed')
+    const written = await super.append(events)
+    this.stored.push(...written)
+    return written
+  }
+  override close(): Promise<void> {
+    this.closed = true
+    return super.close()
+  }
+}
+
+test('a turn whose socket closed is still stored as interrupted when the app closes at once', async () => {
+  const store = new SlowUnfinishedStore()
+  const platform = await startPlatform({ baseUrl: llm.baseUrl, store })
+  llm.reply({
+    body: openAiStream(['Half ', 'an answer']).split('\n\n').slice(0, 2).join('\n\n') + '\n\n',
+    hang: true,
+  })
+  // A real port: the socket closing must reach the server as it would from a real client.
+  await platform.app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = platform.app.server.address() as AddressInfo
+  const client = await Client.connect(`ws://127.0.0.1:${port}/ws/chat`)
+  client.chat('gone', { text: 'hello' })
+  await client.until((f) => f.some((x) => x.request_id === 'gone' && x.status === 'chunk'))
+  const closedBefore = llm.closedEarly()
+  client.close()
+  // The turn's LLM request is aborted: the turn is unwinding, its socket already gone.
+  await llm.waitForClosedEarly(closedBefore + 1)
+  await platform.close()
+  const last = store.stored.at(-1)
+  assert.equal(last?.type, 'assistant_message')
+  assert.deepEqual([last?.status, last?.content], ['interrupted', 'Half '])
+})
+
+/** A memory store that cannot store an unfinished turn. */
+class NoUnfinishedStore extends MemoryStore {
+  override append(events: NewEvent[]): Promise<ChatEvent[]> {
+    if (unfinished(events)) return Promise.reject(new StoreError('STORE_WRITE_FAILED', 'disk full'))
+    return super.append(events)
+  }
+}
+
+test('a failed turn whose unfinished answer cannot be stored reports the failure, not the store', async () => {
+  const platform = await startPlatform({ baseUrl: llm.baseUrl, store: new NoUnfinishedStore() })
+  try {
+    llm.reply({ status: 500, json: { error: { message: 'boom' } } })
+    const client = await Client.inject(platform.app)
+    const frames = await client.chatAndWait('r500', { text: 'hello' })
+    client.close()
+    assertError(terminal(frames), 502, 'LLM_UPSTREAM_ERROR')
+    const logged = platform.logs.lines().find((l) => l.msg === 'unfinished turn not stored')
+    assert.equal(logged?.error?.type, 'STORE_WRITE_FAILED')
+  } finally {
+    await platform.close()
+  }
+})
+
+test('a request_id is one request per principal: 409 from a second socket, cancel by its owner only', async () => {
+  const platform = await startPlatform({
+    baseUrl: llm.baseUrl,
+    patch: (c) => {
+      c.auth = {
+        api_keys: [
+          { name: 'alice', key: 'alice-key-123' },
+          { name: 'bob', key: 'bob-key-1234' },
+        ],
+      }
+    },
+  })
+  try {
+    llm.reply({ body: openAiStream(['one ', 'two']), chunkSize: 50, delayMs: 2000 })
+    const alice = await Client.inject(platform.app, { authorization: 'Bearer alice-key-123' })
+    const alice2 = await Client.inject(platform.app, { authorization: 'Bearer alice-key-123' })
+    const bob = await Client.inject(platform.app, { authorization: 'Bearer bob-key-1234' })
+    alice.chat('shared', { text: 'count' })
+    await alice.until((f) => f.some((x) => x.request_id === 'shared' && x.status === 'processing'))
+    assertError(await alice2.ask('chat', { text: 'again' }, 'shared'), 409, 'REQUEST_IN_PROGRESS')
+    assertError(await bob.ask('cancel', { target_request_id: 'shared' }), 404, 'REQUEST_NOT_FOUND')
+    assert.deepEqual((await alice2.ask('cancel', { target_request_id: 'shared' })).result, {
+      cancelled: true,
+    })
+    assert.equal(terminal(await alice.request('shared')).status, 'cancelled')
+    for (const c of [alice, alice2, bob]) c.close()
+  } finally {
+    await platform.close()
+  }
+})
+
+test('a socket error is logged once, as a warning', async () => {
+  const platform = await startPlatform({ baseUrl: llm.baseUrl })
+  try {
+    const client = await Client.inject(platform.app)
+    client.chat('huge', { text: 'x'.repeat(5000) })
+    assert.equal(await client.closed, 1009)
+    const lines = platform.logs.lines().filter((l) => /payload/i.test(JSON.stringify(l)))
+    assert.equal(lines.length, 1, JSON.stringify(lines))
+    assert.deepEqual([lines[0]!.level, lines[0]!.error.type], ['warn', 'WEBSOCKET_ERROR'])
+  } finally {
+    await platform.close()
+  }
+})
