@@ -18,6 +18,7 @@ import {
   type TSchema,
 } from './schema.js'
 import type { PlatformConfig, ProviderConfig, ServerConfig, StoreConfig } from './types.js'
+import { isObject } from '../util/values.js'
 
 export interface LoadConfigOptions {
   configPath: string
@@ -360,10 +361,6 @@ function show(value: unknown, secret: boolean): string {
   if (secret) return `a ${typeof value}`
   if (typeof value === 'string') return `'${value.length > 60 ? `${value.slice(0, 57)}...` : value}'`
   return typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function at(root: unknown, path: string): unknown {
