@@ -37,7 +37,9 @@ export interface AppOptions {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const redactor = new Redactor()
   const logger: FastifyBaseLogger = createLogger({
-    level: options.env.LOG_LEVEL ?? 'info',
+    // LOG_LEVEL is not checked yet: the config plugin reports a bad one with the other problems,
+    // and its checked level (LOG_LEVEL or logging.level) is set once the plugin has run.
+    level: 'info',
     redactor,
     stream: options.logStream,
   })

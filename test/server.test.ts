@@ -103,6 +103,27 @@ test('three mistakes: exit 78, all three named, no stack trace', async () => {
   }
 })
 
+test('an invalid LOG_LEVEL: exit 78 with its one problem line, no stack trace', async () => {
+  const dir = await tempDir()
+  try {
+    const { configPath, serversPath } = await writeConfigFiles(dir, baseConfig('http://127.0.0.1:9/v1'))
+    // `start` builds the logger before the configuration is checked: the level must not reach pino unchecked.
+    for (const command of ['check-config', 'start']) {
+      const r = run([command, '--config', configPath, '--servers', serversPath], { LOG_LEVEL: 'verbose' })
+      assert.deepEqual(await r.exited, { code: 78, signal: null }, `${command}: ${r.stderr}`)
+      assert.equal(
+        r.stderr,
+        'mcp-platform: invalid configuration\n' +
+          "env.LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got 'verbose'\n",
+        command,
+      )
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 test('an unknown command or flag: usage and exit 64', async () => {
   const r = run(['launch'])
   assert.equal((await r.exited).code, 64)

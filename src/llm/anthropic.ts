@@ -7,6 +7,7 @@ import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData }
 import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
 import { anthropicInputSchema } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
+import { isObject } from '../util/values.js'
 
 /** The API version this wire is written against; Anthropic keeps old versions' behaviour stable. */
 export const ANTHROPIC_VERSION = '2023-06-01'
@@ -363,8 +364,4 @@ function parseObject(text: string, what: string): WireEvent & WireMessage {
   }
   if (!isObject(value)) throw new LlmBadResponseError(`${what} is not a JSON object: ${text.slice(0, 200)}`)
   return value
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

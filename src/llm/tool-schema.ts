@@ -1,5 +1,6 @@
 // MCP tools describe their arguments with JSON Schema; providers accept a subset. These adapt a
 // tool's input schema to what a wire takes, without changing what it means.
+import { isObject } from '../util/values.js'
 
 /** OpenAI-compatible `function.parameters`: an object schema with `properties`, no `$schema`. */
 export function openAiParameters(schema: Record<string, unknown>): Record<string, unknown> {
@@ -21,8 +22,4 @@ function objectSchema(schema: Record<string, unknown>): Record<string, unknown> 
     type: 'object',
     properties: isObject(rest.properties) ? rest.properties : {},
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

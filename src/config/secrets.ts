@@ -1,0 +1,65 @@
+// Secret fields: an `env:NAME` reference takes its value from the environment, anything else is
+// used as written. Every value resolved is kept, so logs and frames can cut it out (config.md:
+// secrets never appear in a log line or an error frame).
+import type { Problems } from './problems.js'
+
+const ENV_REF = /^env:(.*)$/s
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+// Shorter values would redact ordinary words and numbers from every log line.
+const MIN_SECRET_LENGTH = 4
+/** A credential after an HTTP authentication scheme (`Bearer TOKEN`, `Basic …`, `Token …`). */
+const AUTH_SCHEME = /^(?:Bearer|Basic|Token|Bot|Digest|ApiKey)\s+(\S+)$/i
+
+/** True for `env:…`: the value written is a reference, not the secret itself. */
+export function isEnvReference(value: string): boolean {
+  return ENV_REF.test(value)
+}
+
+/** The secrets of one load: resolves references against `env`, reports what it cannot resolve. */
+export class Secrets {
+  readonly #env: Record<string, string | undefined>
+  readonly #problems: Problems
+  readonly #values = new Set<string>()
+
+  constructor(env: Record<string, string | undefined>, problems: Problems) {
+    this.#env = env
+    this.#problems = problems
+  }
+
+  /** Every secret value resolved so far, for redaction. */
+  values(): string[] {
+    return [...this.#values]
+  }
+
+  /** A secret field's value: `env:NAME` from the environment, anything else as written. */
+  resolve(path: string, value: string): string | undefined {
+    const ref = ENV_REF.exec(value)
+    if (!ref) {
+      this.#keep(value)
+      return value
+    }
+    const name = ref[1] ?? ''
+    if (!ENV_NAME.test(name)) {
+      this.#problems.add(
+        path,
+        `'env:${name}' is not a valid reference (expected env:NAME, NAME made of A-Z, a-z, 0-9, _)`,
+      )
+      return undefined
+    }
+    // Own keys only: `env:constructor` must not find Object.prototype.constructor.
+    const resolved = Object.hasOwn(this.#env, name) ? this.#env[name] : undefined
+    if (resolved === undefined || resolved === '') {
+      this.#problems.add(path, `environment variable ${name} is not set or is empty`)
+      return undefined
+    }
+    this.#keep(resolved)
+    return resolved
+  }
+
+  #keep(value: string): void {
+    if (value.length >= MIN_SECRET_LENGTH) this.#values.add(value)
+    // `Bearer sk-…`: a server that quotes the credential alone must not get it past redaction.
+    const credential = AUTH_SCHEME.exec(value)?.[1]
+    if (credential !== undefined && credential.length >= MIN_SECRET_LENGTH) this.#values.add(credential)
+  }
+}

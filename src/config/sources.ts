@@ -1,0 +1,107 @@
+// The two files as sources: where they are, reading them, and parsing them into plain values.
+// A syntax error is said with its line and column, never with the text around it (it may hold a
+// secret).
+import { readFile } from 'node:fs/promises'
+import { basename, resolve } from 'node:path'
+import YAML from 'yaml'
+import { isObject } from '../util/values.js'
+import type { Problems } from './problems.js'
+
+/** Where the two files are: CLI flag, then environment, then the working directory. */
+export function defaultPaths(
+  env: Record<string, string | undefined>,
+  cwd: string,
+  argv: { config?: string; servers?: string } = {},
+): { configPath: string; serversPath: string } {
+  // An empty flag or variable counts as not given.
+  const pick = (fallback: string, ...given: (string | undefined)[]) => given.find((g) => g) ?? fallback
+  return {
+    configPath: resolve(cwd, pick('config.yaml', argv.config, env.MCP_CONFIG_PATH)),
+    serversPath: resolve(cwd, pick('servers_config.json', argv.servers, env.MCP_SERVERS_CONFIG_PATH)),
+  }
+}
+
+/** The file's text, or undefined (and a problem naming the flag or variable that moves it). */
+export async function readSource(
+  problems: Problems,
+  file: string,
+  override: string,
+): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException
+    problems.add(
+      basename(file),
+      code === 'ENOENT'
+        ? `file not found: ${file} (give its path with ${override})`
+        : `cannot be read: ${message}`,
+    )
+    return undefined
+  }
+}
+
+export function parseYaml(problems: Problems, file: string, text: string): unknown {
+  const doc = YAML.parseDocument(text)
+  if (doc.errors.length > 0) {
+    // The parser often reports one mistake twice at the same place; one line per place is enough.
+    const seen = new Set<string>()
+    for (const error of doc.errors) {
+      const where = error.linePos ? `${error.linePos[0].line}:${error.linePos[0].col}` : error.message
+      if (seen.has(where)) continue
+      seen.add(where)
+      problems.add(basename(file), `YAML syntax error: ${firstLine(error.message)}`)
+    }
+    return undefined
+  }
+  try {
+    return doc.toJS()
+  } catch (err) {
+    // e.g. an alias to an anchor that does not exist
+    problems.add(basename(file), `YAML error: ${(err as Error).message}`)
+    return undefined
+  }
+}
+
+export function parseJson(problems: Problems, file: string, text: string): unknown {
+  const source = text.replace(/^\uFEFF/, '')
+  try {
+    return JSON.parse(source) as unknown
+  } catch (err) {
+    // V8's message may quote the source (possibly a secret); keep only its first clause.
+    const message = (err as Error).message.replace(/, (?:"|\.\.\.")[\s\S]*is not valid JSON$/, '')
+    const where = jsonErrorPosition(source, message)
+    // The offset is said as line and column instead.
+    const what = message.replace(/ (?:in JSON )?at position \d+.*$/, '')
+    problems.add(
+      basename(file),
+      `JSON syntax error${where ? ` at line ${where.line}, column ${where.col}` : ''}: ${what}`,
+    )
+    return undefined
+  }
+}
+
+/** The value at a dotted path of a parsed file, or undefined when any step is not an object. */
+export function at(root: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), root)
+}
+
+/** Line and column of a JSON.parse error, which V8 gives as an offset, or not at all. */
+function jsonErrorPosition(text: string, message: string): { line: number; col: number } | undefined {
+  const offset = /at position (\d+)/.exec(message)?.[1]
+  if (offset !== undefined) return lineCol(text, Number(offset))
+  if (/Unexpected end of JSON input/.test(message)) return lineCol(text, text.length)
+  // V8 names the token but not where it is ("Unexpected token 'T'"); the YAML parser in JSON mode
+  // stops at the same bad token and knows its place.
+  return YAML.parseDocument(text, { schema: 'json' }).errors[0]?.linePos?.[0]
+}
+
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset)
+  const line = before.split('\n').length
+  return { line, col: offset - before.lastIndexOf('\n') }
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/:$/, '')
+}
