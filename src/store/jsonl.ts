@@ -13,17 +13,16 @@ import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import lockfile from 'proper-lockfile'
 import { eventProblem } from './event-schema.js'
+import { RequestIndex } from './request-index.js'
 import {
   newestFirst,
+  requestState,
   StoreError,
   titleOf,
-  turnOutcome,
   type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
   type ConversationSummary,
-  type EventStatus,
-  type EventType,
   type NewEvent,
   type StoreOptions,
   type StoreStatus,
@@ -76,15 +75,6 @@ interface ConversationIndex {
   lengths: number[]
 }
 
-/** What beginTurn needs to know of a request without reading the file. */
-interface RequestIndex {
-  conversation: string
-  /** The seq of the latest attempt's user_message (the request's first event if it has none). */
-  attemptSeq: number
-  instance: string | undefined
-  last: { type: EventType; status: EventStatus }
-}
-
 type Pending =
   | {
       kind: 'begin'
@@ -114,7 +104,8 @@ interface Batch {
   events: ChatEvent[]
   lastSeq: Map<string, number>
   owners: Map<string, string>
-  requests: Map<string, RequestIndex>
+  /** The requests of the batch's events, over the store's. */
+  requests: RequestIndex
 }
 
 /** The lock of one batch; `compromised` is set by proper-lockfile when it lost it. */
@@ -134,8 +125,7 @@ export class JsonlStore implements ChatStore {
 
   readonly #conversations = new Map<string, ConversationIndex>()
   readonly #byPrincipal = new Map<string, string[]>()
-  /** `principal \0 request_id` → its state. */
-  readonly #requests = new Map<string, RequestIndex>()
+  readonly #requests = new RequestIndex()
   #events = 0
   /** The end of the last complete line indexed: everything before it is in the index. */
   #offset = 0
@@ -196,7 +186,8 @@ export class JsonlStore implements ChatStore {
   async isDuplicate(principal: string, requestId: string): Promise<boolean> {
     this.#assertOpen()
     await this.#exclusive(() => this.#catchUp(false))
-    return turnOutcome(this.#requests.get(requestKey(principal, requestId)), this.#isLive) === 'duplicate'
+    const state = requestState(this.#requests.get(principal, requestId), this.#isLive)
+    return state === 'running' || state === 'finished'
   }
 
   append(events: NewEvent[]): Promise<ChatEvent[]> {
@@ -285,7 +276,7 @@ export class JsonlStore implements ChatStore {
             events: [],
             lastSeq: new Map(),
             owners: new Map(),
-            requests: new Map(),
+            requests: new RequestIndex(this.#requests),
           }
           const outcomes = ops.map((op) => this.#stage(batch, op))
           if (batch.lines.length > 0) await this.#write(batch, hold)
@@ -329,10 +320,9 @@ export class JsonlStore implements ChatStore {
     try {
       if (op.kind === 'append') return { kind: 'appended', events: this.#stageEvents(batch, op.events) }
       const { message, create } = op
-      const key = requestKey(message.principal, message.request_id)
-      const request = batch.requests.get(key) ?? this.#requests.get(key)
-      const outcome = turnOutcome(request, this.#isLive)
-      if (outcome === 'duplicate') {
+      const request = batch.requests.get(message.principal, message.request_id)
+      const state = requestState(request, this.#isLive)
+      if (state === 'running' || state === 'finished') {
         return {
           kind: 'duplicate',
           conversation: request!.conversation,
@@ -340,7 +330,7 @@ export class JsonlStore implements ChatStore {
           requestId: message.request_id,
         }
       }
-      if (outcome === 'retry') {
+      if (state === 'retry') {
         const [event] = this.#stageEvents(batch, [{ ...message, conversation_id: request!.conversation }])
         return { kind: 'started', event: event!, retry: true }
       }
@@ -375,9 +365,7 @@ export class JsonlStore implements ChatStore {
       if (!this.#conversations.has(event.conversation_id) && !batch.owners.has(event.conversation_id)) {
         batch.owners.set(event.conversation_id, event.principal)
       }
-      const key = requestKey(event.principal, event.request_id)
-      const known = batch.requests.get(key) ?? this.#requests.get(key)
-      batch.requests.set(key, advanceRequest(known && { ...known, last: { ...known.last } }, event))
+      batch.requests.record(event)
     }
     return built.map((b) => b.event)
   }
@@ -589,8 +577,7 @@ export class JsonlStore implements ChatStore {
     c.lengths.push(length)
     c.updated = event.timestamp
     if (!c.title && event.type === 'user_message') c.title = titleOf(event.content)
-    const key = requestKey(event.principal, event.request_id)
-    this.#requests.set(key, advanceRequest(this.#requests.get(key), event))
+    this.#requests.record(event)
     this.#events++
   }
 
@@ -681,20 +668,6 @@ function parseEvent(text: string): ChatEvent | undefined {
   }
 }
 
-/** A request's state after one more of its events (mutates `known` when given). */
-function advanceRequest(known: RequestIndex | undefined, event: ChatEvent): RequestIndex {
-  const last = { type: event.type, status: event.status }
-  if (!known) {
-    return { conversation: event.conversation_id, attemptSeq: event.seq, instance: event.instance, last }
-  }
-  if (event.type === 'user_message') {
-    known.attemptSeq = event.seq
-    known.instance = event.instance
-  }
-  known.last = last
-  return known
-}
-
 /** The index of the first seq >= `seq` in an ascending list (binary search). */
 function firstAtLeast(seqs: number[], seq: number): number {
   let low = 0
@@ -705,8 +678,4 @@ function firstAtLeast(seqs: number[], seq: number): number {
     else high = mid
   }
   return low
-}
-
-function requestKey(principal: string, requestId: string): string {
-  return `${principal}\u0000${requestId}`
 }

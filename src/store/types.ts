@@ -84,6 +84,20 @@ export type BeginTurnResult =
    */
   | { outcome: 'not_found' }
 
+/** Where a request stands, as peekRequest reads it (see ChatStore.peekRequest). */
+export type RequestPeek =
+  /** This principal never sent this request_id. */
+  | { state: 'new' }
+  /** Its latest attempt ended unfinished, or its instance is gone: beginTurn would start it again. */
+  | { state: 'retry' }
+  /** Its latest attempt is open in a live instance: beginTurn would answer it as a duplicate. */
+  | { state: 'running' }
+  /**
+   * Its latest attempt ended with a complete answer: that attempt's events, from its user_message
+   * on, to replay.
+   */
+  | { state: 'finished'; events: ChatEvent[] }
+
 export interface StoreStatus {
   ready: boolean
   type: string
@@ -111,7 +125,7 @@ export interface ChatStore {
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult>
   /**
    * Whether beginTurn would answer `duplicate` for this principal's request_id, as far as this
-   * process knows now: a cheap read under no lock, with beginTurn's rule (`turnOutcome`). It may
+   * process knows now: a cheap read under no lock, with beginTurn's rule (`requestState`). It may
    * be stale by the time beginTurn runs (the attempt it saw ended unfinished, or its process
    * died), so beginTurn stays the one atomic check; callers use this only to skip work a
    * duplicate does not need (fetching attachments, counting tokens).
@@ -138,7 +152,7 @@ export interface ChatStore {
   close(): Promise<void>
 }
 
-/** The state of a request's latest attempt, as beginTurn sees it. */
+/** What the rule needs to know of a request's latest attempt. */
 export interface Attempt {
   /** The `instance` of the attempt's user_message. */
   instance: string | undefined
@@ -146,26 +160,21 @@ export interface Attempt {
   last: Pick<ChatEvent, 'type' | 'status'>
 }
 
-/** Whether a request's latest attempt may run again (beginTurn's rule, shared by repositories). */
-export function mayRunAgain(attempt: Attempt, isLive: (instance: string) => boolean): boolean {
-  const { last, instance } = attempt
-  if (last.type === 'assistant_message') return last.status !== 'complete'
-  // Still open: it runs unless its process is known to be gone. Without an instance nothing says
-  // so, and running a turn twice is worse than a 409.
-  return instance !== undefined && !isLive(instance)
-}
-
 /**
- * What beginTurn does with a request whose latest attempt is `attempt` (undefined: the principal
- * never sent this request_id): start it, start it again, or answer it as a duplicate. The one rule
- * of beginTurn and isDuplicate in every repository.
+ * Where a request stands, given its latest attempt (undefined: the principal never sent this
+ * request_id). The one rule of beginTurn and peekRequest in every repository: beginTurn starts a
+ * `new` or `retry` request and answers `running` or `finished` as a duplicate.
  */
-export function turnOutcome(
+export function requestState(
   attempt: Attempt | undefined,
   isLive: (instance: string) => boolean,
-): 'new' | 'retry' | 'duplicate' {
+): RequestPeek['state'] {
   if (attempt === undefined) return 'new'
-  return mayRunAgain(attempt, isLive) ? 'retry' : 'duplicate'
+  const { last, instance } = attempt
+  if (last.type === 'assistant_message') return last.status === 'complete' ? 'finished' : 'retry'
+  // Still open: it runs unless its process is known to be gone. Without an instance nothing says
+  // so, and running a turn twice is worse than a 409.
+  return instance !== undefined && !isLive(instance) ? 'retry' : 'running'
 }
 
 /** Newest `updated` first; equal times by id, so every repository pages the same way. */
