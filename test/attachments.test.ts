@@ -6,6 +6,7 @@ import { after, before, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { MemoryStore } from '../src/store/memory.js'
+import type { RequestPeek } from '../src/store/types.js'
 import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
 import {
   Client,
@@ -20,11 +21,11 @@ import {
   withClient,
 } from './helpers/platform.js'
 
-/** A memory store whose isDuplicate can be made to answer yes, as a stale read would. */
+/** A memory store whose peekRequest can be made to answer `running`, as a stale read would. */
 class StaleStore extends MemoryStore {
   stale = false
-  override isDuplicate(principal: string, requestId: string): Promise<boolean> {
-    return this.stale ? Promise.resolve(true) : super.isDuplicate(principal, requestId)
+  override peekRequest(principal: string, requestId: string): Promise<RequestPeek> {
+    return this.stale ? Promise.resolve({ state: 'running' }) : super.peekRequest(principal, requestId)
   }
 }
 
@@ -134,7 +135,7 @@ test('a finished chat with a prompt and resources is replayed without fetching t
   })
 })
 
-test('isDuplicate was stale: a turn started without its attachments is not run, and runs once sent again', async () => {
+test('peekRequest was stale: a turn started without its attachments is not run, and runs once sent again', async () => {
   await withClient(platform.app, async (c) => {
     const payload = { text: 'Read this.', resources: ['demo://readme'] }
     store.stale = true

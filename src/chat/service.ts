@@ -205,7 +205,8 @@ class Turn {
     // A request already answered is replayed from the store and needs nothing else (one still
     // running is a 409): its prompt and resources are not fetched again (their server may be
     // gone), nor its size checked. Only asked when there is something to fetch.
-    const known = namesAttachments(payload) && (await store.isDuplicate(principal, request_id))
+    const peek = namesAttachments(payload) ? await store.peekRequest(principal, request_id) : undefined
+    const known = peek?.state === 'running' || peek?.state === 'finished'
     // Fetched before the turn is stored: they are part of what the user said.
     const attachments = known ? undefined : await fetchAttachments(this.options.content, payload, this.signal)
     const budget = settings.context.max_tokens - settings.context.reserve_tokens
@@ -236,7 +237,7 @@ class Turn {
     this.#began = true
     this.conversationId = began.event.conversation_id
     if (known) {
-      // The attempt isDuplicate saw ended unfinished (or its process died) since: this one was
+      // The attempt peekRequest saw ended unfinished (or its process died) since: this one was
       // started without the prompt and resources it names, and must not run without them. It
       // ends unfinished, so sending it again runs it, with them.
       const skipped = new AttachmentsNotFetchedError(request_id)

@@ -13,7 +13,7 @@ import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import lockfile from 'proper-lockfile'
 import { eventProblem } from './event-schema.js'
-import { RequestIndex } from './request-index.js'
+import { RequestIndex, type TrackedRequest } from './request-index.js'
 import {
   newestFirst,
   requestState,
@@ -24,6 +24,7 @@ import {
   type ChatStore,
   type ConversationSummary,
   type NewEvent,
+  type RequestPeek,
   type StoreOptions,
   type StoreStatus,
 } from './types.js'
@@ -93,7 +94,7 @@ type Pending =
 /** What an operation of a batch came to, before the batch is written. */
 type Staged =
   | { kind: 'started'; event: ChatEvent; retry: boolean }
-  | { kind: 'duplicate'; conversation: string; fromSeq: number; requestId: string }
+  | { kind: 'duplicate'; request: TrackedRequest; requestId: string }
   | { kind: 'not_found' }
   | { kind: 'appended'; events: ChatEvent[] }
   | { kind: 'refused'; error: unknown }
@@ -183,11 +184,13 @@ export class JsonlStore implements ChatStore {
   }
 
   /** From the index, brought up to date with what other processes appended (no lock, no write). */
-  async isDuplicate(principal: string, requestId: string): Promise<boolean> {
+  async peekRequest(principal: string, requestId: string): Promise<RequestPeek> {
     this.#assertOpen()
     await this.#exclusive(() => this.#catchUp(false))
-    const state = requestState(this.#requests.get(principal, requestId), this.#isLive)
-    return state === 'running' || state === 'finished'
+    const request = this.#requests.get(principal, requestId)
+    const state = requestState(request, this.#isLive)
+    if (state !== 'finished') return { state }
+    return { state, events: await this.#readAttempt(request!, requestId) }
   }
 
   append(events: NewEvent[]): Promise<ChatEvent[]> {
@@ -298,7 +301,7 @@ export class JsonlStore implements ChatStore {
         case 'appended':
           return (op as Extract<Pending, { kind: 'append' }>).resolve(staged.events)
         case 'duplicate': {
-          const events = await this.#readAttempt(staged)
+          const events = await this.#readAttempt(staged.request, staged.requestId)
           return (op as Extract<Pending, { kind: 'begin' }>).resolve({ outcome: 'duplicate', events })
         }
         case 'not_found':
@@ -323,12 +326,7 @@ export class JsonlStore implements ChatStore {
       const request = batch.requests.get(message.principal, message.request_id)
       const state = requestState(request, this.#isLive)
       if (state === 'running' || state === 'finished') {
-        return {
-          kind: 'duplicate',
-          conversation: request!.conversation,
-          fromSeq: request!.attemptSeq,
-          requestId: message.request_id,
-        }
+        return { kind: 'duplicate', request: request!, requestId: message.request_id }
       }
       if (state === 'retry') {
         const [event] = this.#stageEvents(batch, [{ ...message, conversation_id: request!.conversation }])
@@ -633,11 +631,11 @@ export class JsonlStore implements ChatStore {
   }
 
   /** A request's latest attempt: its events from the attempt's first one on. */
-  async #readAttempt(staged: Extract<Staged, { kind: 'duplicate' }>): Promise<ChatEvent[]> {
-    const c = this.#conversations.get(staged.conversation)
+  async #readAttempt(request: TrackedRequest, requestId: string): Promise<ChatEvent[]> {
+    const c = this.#conversations.get(request.conversation)
     if (!c) return []
-    const events = await this.#read(c, firstAtLeast(c.seqs, staged.fromSeq), c.seqs.length)
-    return events.filter((e) => e.request_id === staged.requestId)
+    const events = await this.#read(c, firstAtLeast(c.seqs, request.attemptSeq), c.seqs.length)
+    return events.filter((e) => e.request_id === requestId)
   }
 }
 

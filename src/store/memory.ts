@@ -12,6 +12,7 @@ import {
   type ChatStore,
   type ConversationSummary,
   type NewEvent,
+  type RequestPeek,
   type StoreOptions,
   type StoreStatus,
 } from './types.js'
@@ -35,9 +36,12 @@ export class MemoryStore implements ChatStore {
     return settle(() => this.#beginTurn(message, create))
   }
 
-  isDuplicate(principal: string, requestId: string): Promise<boolean> {
-    const state = requestState(this.#requests.get(principal, requestId), this.#isLive)
-    return Promise.resolve(state === 'running' || state === 'finished')
+  peekRequest(principal: string, requestId: string): Promise<RequestPeek> {
+    const request = this.#requests.get(principal, requestId)
+    const state = requestState(request, this.#isLive)
+    return Promise.resolve(
+      state === 'finished' ? { state, events: this.#attemptEvents(request!, requestId) } : { state },
+    )
   }
 
   #beginTurn(message: NewEvent, create: boolean): BeginTurnResult {

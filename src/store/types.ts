@@ -124,13 +124,13 @@ export interface ChatStore {
    */
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult>
   /**
-   * Whether beginTurn would answer `duplicate` for this principal's request_id, as far as this
-   * process knows now: a cheap read under no lock, with beginTurn's rule (`requestState`). It may
-   * be stale by the time beginTurn runs (the attempt it saw ended unfinished, or its process
-   * died), so beginTurn stays the one atomic check; callers use this only to skip work a
-   * duplicate does not need (fetching attachments, counting tokens).
+   * Where this principal's request_id stands, as far as this process knows now: a cheap read under
+   * no lock, with beginTurn's rule (`requestState`), and for a finished request the events to
+   * replay. It may be stale by the time beginTurn runs (a running attempt may end unfinished, or
+   * its process die), so beginTurn stays the one atomic check; callers use this to answer a
+   * finished request and to skip work a duplicate does not need (fetching attachments).
    */
-  isDuplicate(principal: string, requestId: string): Promise<boolean>
+  peekRequest(principal: string, requestId: string): Promise<RequestPeek>
   /** Append events in order; each gets the next seq of its conversation. */
   append(events: NewEvent[]): Promise<ChatEvent[]>
   /**
