@@ -484,6 +484,32 @@ for (const repository of REPOSITORIES) {
         assert.equal(stored!.seq, 2)
       }))
 
+    test('a final answer keeps its finish_reason, through history, a replay and a peek', () =>
+      withStore(async (store) => {
+        const reasons = ['stop', 'length', 'content_filter', 'tool_limit_reached'] as const
+        started(await store.beginTurn(userMessage({ conversation_id: 'c1', request_id: 'r0' }), true))
+        for (const finish_reason of reasons) {
+          const message = userMessage({ conversation_id: 'c1', request_id: finish_reason })
+          started(await store.beginTurn(message, false))
+          const [stored] = await store.append([{ ...answer(message), finish_reason }])
+          assert.equal(stored!.finish_reason, finish_reason)
+          const peek = await store.peekRequest('alice', finish_reason)
+          assert.equal(peek.state === 'finished' && peek.events.at(-1)!.finish_reason, finish_reason)
+          assert.equal(duplicate(await store.beginTurn(message, false)).at(-1)!.finish_reason, finish_reason)
+        }
+        const history = (await store.history('alice', 'c1'))!
+        assert.deepEqual(
+          history.filter((e) => e.type === 'assistant_message').map((e) => e.finish_reason),
+          reasons,
+        )
+        assert.ok(!('finish_reason' in history[0]!), 'absent where none was given')
+        const bad = {
+          ...answer(userMessage({ conversation_id: 'c1', request_id: 'r0' })),
+          finish_reason: 'tired',
+        }
+        await assert.rejects(store.append([bad as unknown as NewEvent]), { code: 'STORE_INVALID_EVENT' })
+      }))
+
     test('history: limit, beforeSeq, and owners only', () =>
       withStore(async (store) => {
         const message = userMessage({ conversation_id: 'c1', request_id: 'r1' })
@@ -571,7 +597,7 @@ for (const repository of REPOSITORIES) {
         withStore(async (store, opened) => {
           const message = userMessage({ conversation_id: 'c1', request_id: 'r1' })
           started(await store.beginTurn(message, true))
-          await store.append([answer(message)])
+          await store.append([{ ...answer(message), finish_reason: 'length' }])
           const interrupted = userMessage({ conversation_id: 'c1', request_id: 'r2' })
           started(await store.beginTurn(interrupted, false))
           await store.append([answer(interrupted, 'interrupted')])
@@ -580,6 +606,7 @@ for (const repository of REPOSITORIES) {
 
           const again = await opened.reopen!()
           assert.deepEqual(await again.history('alice', 'c1'), before)
+          assert.equal(before![1]!.finish_reason, 'length', 'read back from the file')
           assert.deepEqual(await again.listConversations('alice', { limit: 5 }), listed)
           assert.equal((await again.peekRequest('alice', 'r1')).state, 'finished')
           assert.equal((await again.peekRequest('alice', 'r2')).state, 'retry')

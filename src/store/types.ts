@@ -8,6 +8,8 @@ export type EventType =
   'user_message' | 'assistant_message' | 'tool_call' | 'tool_result' | 'system_update' | 'meta'
 export type EventRole = 'system' | 'user' | 'assistant' | 'tool'
 export type EventStatus = 'complete' | 'interrupted' | 'error'
+/** Why a turn's final assistant_message ended, kept so a replay says the same. */
+export type EventFinishReason = 'stop' | 'length' | 'content_filter' | 'tool_limit_reached'
 
 export interface ChatEvent {
   id: string
@@ -27,6 +29,8 @@ export interface ChatEvent {
   usage?: Usage
   token_count?: number
   status: EventStatus
+  /** On the final assistant_message of a turn: why it ended. */
+  finish_reason?: EventFinishReason
   /** On a user_message: the platform process running the turn (see src/chat/instance.ts). */
   instance?: string
   /** On a user_message: the MCP prompt and resources sent with the text, as they were then. */
