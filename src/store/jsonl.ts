@@ -47,6 +47,11 @@ export interface JsonlStoreOptions extends StoreOptions {
   /** How long a batch waits for the lock before failing with STORE_LOCK_TIMEOUT (default 30 s). */
   lockTimeoutMs?: number
   /**
+   * How long close() lets pending writes wait for the lock (default 3000, inside the platform's
+   * 5 s shutdown budget). Past it, those still waiting are refused with STORE_CLOSED, not written.
+   */
+  closeTimeoutMs?: number
+  /**
    * For tests: runs under the lock, after the catch-up, right before the write, so a test can
    * disturb the file or the lock at exactly that point.
    */
@@ -56,6 +61,7 @@ export interface JsonlStoreOptions extends StoreOptions {
 const DEFAULT_STALE_MS = 5000
 const MIN_STALE_MS = 2000
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000
+const DEFAULT_CLOSE_TIMEOUT_MS = 3000
 /** Operations per group commit: bounds one write and the time its callers wait. */
 const MAX_BATCH = 512
 
@@ -99,6 +105,9 @@ export class JsonlStore implements ChatStore {
   readonly #log: StoreLogger
   readonly #lock: EventLogLock
   readonly #beforeWrite: (() => Promise<void>) | undefined
+  readonly #closeTimeoutMs: number
+  /** Aborted when close() stops waiting: batches waiting for the lock give up. */
+  readonly #giveUp = new AbortController()
   readonly #file: FileHandle
   readonly #index: LogIndex
 
@@ -121,6 +130,7 @@ export class JsonlStore implements ChatStore {
       log: options.log,
     })
     this.#beforeWrite = options.beforeWrite
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS
     this.#file = file
     this.#index = new LogIndex(file, this.#path, options.log)
   }
@@ -202,14 +212,31 @@ export class JsonlStore implements ChatStore {
     return this.#index.bytesRead
   }
 
+  /**
+   * Writes what is pending, then closes the file. Bounded: a batch still waiting for the lock
+   * after closeTimeoutMs is refused (a batch holding it finishes its write, which is short).
+   */
   close(): Promise<void> {
-    this.#closed ??= (async () => {
-      this.#closing = true
-      await this.#flushing
-      await this.#exclusive(() => Promise.resolve())
-      await this.#file.close()
-    })()
+    this.#closed ??= this.#close()
     return this.#closed
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true
+    const giveUp = setTimeout(() => {
+      const reason = new StoreError(
+        'STORE_CLOSED',
+        'the store closed while the event log was locked; not written',
+      )
+      this.#giveUp.abort(reason)
+    }, this.#closeTimeoutMs)
+    try {
+      await this.#flushing
+    } finally {
+      clearTimeout(giveUp)
+    }
+    await this.#exclusive(() => Promise.resolve())
+    await this.#file.close()
   }
 
   // --- writing -------------------------------------------------------------------------------
@@ -234,20 +261,22 @@ export class JsonlStore implements ChatStore {
   async #commit(ops: Pending[]): Promise<void> {
     let staged: Staged[] = []
     try {
-      staged = await this.#lock.run((hold) =>
-        this.#exclusive(async () => {
-          await this.#catchUp(true)
-          const batch: Batch = {
-            lines: [],
-            events: [],
-            lastSeq: new Map(),
-            owners: new Map(),
-            requests: new RequestIndex(this.#index.requests),
-          }
-          const outcomes = ops.map((op) => this.#stage(batch, op))
-          if (batch.lines.length > 0) await this.#write(batch, hold)
-          return outcomes
-        }),
+      staged = await this.#lock.run(
+        (hold) =>
+          this.#exclusive(async () => {
+            await this.#catchUp(true)
+            const batch: Batch = {
+              lines: [],
+              events: [],
+              lastSeq: new Map(),
+              owners: new Map(),
+              requests: new RequestIndex(this.#index.requests),
+            }
+            const outcomes = ops.map((op) => this.#stage(batch, op))
+            if (batch.lines.length > 0) await this.#write(batch, hold)
+            return outcomes
+          }),
+        this.#giveUp.signal,
       )
     } catch (err) {
       for (const op of ops) op.reject(err)
