@@ -4,18 +4,16 @@
 // Writes: callers queue; one batch at a time takes the proper-lockfile lock, reads what other
 // processes appended since our last offset (so request_id checks and seq numbering see them), cuts
 // a torn tail a crashed writer left, stages the whole batch, then appends it with one write() and
-// one fdatasync before anyone is answered (group commit).
+// one fdatasync before anyone is answered (group commit); batch.ts decides each operation.
 // Reads: an in-memory index of byte offsets per conversation (log-index.ts), built by one
 // streaming scan at open and kept current by reading only what was appended since (complete
 // lines, without the lock). The lock protocol is in lock.ts.
-import { randomUUID } from 'node:crypto'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { eventProblem } from './event-schema.js'
+import { Batch, type Staged } from './batch.js'
 import { EventLogLock, type Hold } from './lock.js'
 import { LogIndex } from './log-index.js'
-import { RequestIndex, type TrackedRequest } from './request-index.js'
 import {
   newestFirst,
   requestState,
@@ -79,24 +77,6 @@ type Pending =
       resolve: (events: ChatEvent[]) => void
       reject: (err: unknown) => void
     }
-
-/** What an operation of a batch came to, before the batch is written. */
-type Staged =
-  | { kind: 'started'; event: ChatEvent; retry: boolean }
-  | { kind: 'duplicate'; request: TrackedRequest; requestId: string }
-  | { kind: 'not_found' }
-  | { kind: 'appended'; events: ChatEvent[] }
-  | { kind: 'refused'; error: unknown }
-
-/** A batch being prepared: its lines and what they change, on top of the index. */
-interface Batch {
-  lines: string[]
-  events: ChatEvent[]
-  lastSeq: Map<string, number>
-  owners: Map<string, string>
-  /** The requests of the batch's events, over the store's. */
-  requests: RequestIndex
-}
 
 export class JsonlStore implements ChatStore {
   readonly #path: string
@@ -265,14 +245,8 @@ export class JsonlStore implements ChatStore {
         (hold) =>
           this.#exclusive(async () => {
             await this.#catchUp(true)
-            const batch: Batch = {
-              lines: [],
-              events: [],
-              lastSeq: new Map(),
-              owners: new Map(),
-              requests: new RequestIndex(this.#index.requests),
-            }
-            const outcomes = ops.map((op) => this.#stage(batch, op))
+            const batch = new Batch(this.#index, this.#isLive)
+            const outcomes = ops.map((op) => batch.stage(op))
             if (batch.lines.length > 0) await this.#write(batch, hold)
             return outcomes
           }),
@@ -308,55 +282,6 @@ export class JsonlStore implements ChatStore {
     } catch (err) {
       op.reject(err)
     }
-  }
-
-  /** Decides one operation against the index and what the batch already holds. */
-  #stage(batch: Batch, op: Pending): Staged {
-    try {
-      if (op.kind === 'append') return { kind: 'appended', events: this.#stageEvents(batch, op.events) }
-      const { message, create } = op
-      const request = batch.requests.get(message.principal, message.request_id)
-      const state = requestState(request, this.#isLive)
-      if (state === 'running' || state === 'finished') {
-        return { kind: 'duplicate', request: request!, requestId: message.request_id }
-      }
-      if (state === 'retry') {
-        const [event] = this.#stageEvents(batch, [{ ...message, conversation_id: request!.conversation }])
-        return { kind: 'started', event: event!, retry: true }
-      }
-      const owner = this.#index.owner(message.conversation_id) ?? batch.owners.get(message.conversation_id)
-      if (create ? owner !== undefined : owner !== message.principal) return { kind: 'not_found' }
-      const [event] = this.#stageEvents(batch, [message])
-      return { kind: 'started', event: event!, retry: false }
-    } catch (error) {
-      return { kind: 'refused', error }
-    }
-  }
-
-  /** Builds and checks all events of one operation first, so a refused one stages nothing. */
-  #stageEvents(batch: Batch, inputs: NewEvent[]): ChatEvent[] {
-    const nextSeq = new Map<string, number>()
-    const built = inputs.map((input) => {
-      const conversation = input.conversation_id
-      const seq =
-        (nextSeq.get(conversation) ?? batch.lastSeq.get(conversation) ?? this.#index.lastSeq(conversation)) +
-        1
-      nextSeq.set(conversation, seq)
-      return buildEvent(input, seq)
-    })
-    for (const { event, line } of built) {
-      batch.lines.push(line)
-      batch.events.push(event)
-      batch.lastSeq.set(event.conversation_id, event.seq)
-      if (
-        this.#index.owner(event.conversation_id) === undefined &&
-        !batch.owners.has(event.conversation_id)
-      ) {
-        batch.owners.set(event.conversation_id, event.principal)
-      }
-      batch.requests.record(event)
-    }
-    return built.map((b) => b.event)
   }
 
   /** The batch's one write, after making sure nobody else wrote under our lock. */
@@ -418,22 +343,4 @@ export class JsonlStore implements ChatStore {
       this.#log.warn({ path: this.#path, offset, bytes: size - offset }, 'cut off a torn last line')
     }
   }
-}
-
-/** The stored form of an event; the JSON round trip gives the caller exactly what reads return. */
-function buildEvent(input: NewEvent, seq: number): { event: ChatEvent; line: string } {
-  // Fields the store assigns are never taken from the caller, even if present at runtime.
-  const {
-    id: _id,
-    seq: _seq,
-    timestamp: _timestamp,
-    conversation_id,
-    ...rest
-  } = input as Partial<ChatEvent> & NewEvent
-  const draft = { id: randomUUID(), conversation_id, seq, timestamp: new Date().toISOString(), ...rest }
-  const line = JSON.stringify(draft)
-  const event: unknown = JSON.parse(line)
-  const problem = eventProblem(event)
-  if (problem) throw new StoreError('STORE_INVALID_EVENT', `the event does not fit the schema: ${problem}`)
-  return { event: event as ChatEvent, line: `${line}\n` }
 }

@@ -93,7 +93,7 @@ export class LogIndex {
   }
 
   /** Indexes the lines this process just wrote at the offset, in order. */
-  addWritten(events: ChatEvent[], lines: string[]): void {
+  addWritten(events: readonly ChatEvent[], lines: readonly string[]): void {
     let offset = this.#offset
     for (let i = 0; i < events.length; i++) {
       const length = Buffer.byteLength(lines[i]!)
