@@ -6,6 +6,7 @@ import { after, before, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { MemoryStore } from '../src/store/memory.js'
+import type { RequestPeek } from '../src/store/types.js'
 import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
 import {
   Client,
@@ -20,11 +21,11 @@ import {
   withClient,
 } from './helpers/platform.js'
 
-/** A memory store whose isDuplicate can be made to answer yes, as a stale read would. */
+/** A memory store whose peekRequest can be made to answer `running`, as a stale read would. */
 class StaleStore extends MemoryStore {
   stale = false
-  override isDuplicate(principal: string, requestId: string): Promise<boolean> {
-    return this.stale ? Promise.resolve(true) : super.isDuplicate(principal, requestId)
+  override peekRequest(principal: string, requestId: string): Promise<RequestPeek> {
+    return this.stale ? Promise.resolve({ state: 'running' }) : super.peekRequest(principal, requestId)
   }
 }
 
@@ -134,40 +135,36 @@ test('a finished chat with a prompt and resources is replayed without fetching t
   })
 })
 
-test('isDuplicate was stale: a turn started without its attachments is not run, and runs once sent again', async () => {
+test('a request the peek finds running is a 409 before anything is fetched; sent again later, it runs with them', async () => {
   await withClient(platform.app, async (c) => {
     const payload = { text: 'Read this.', resources: ['demo://readme'] }
     store.stale = true
-    const refused = assertError(await c.ask('chat', payload, 'stale-1'), 503, 'ATTACHMENTS_NOT_FETCHED')
-    assert.match(refused.message, /stale-1.*send it again/)
+    assertError(await c.ask('chat', payload, 'stale-1'), 409, 'REQUEST_IN_PROGRESS')
     assert.equal(llm.requests.length, 0, 'nothing was sent to the LLM')
-    assert.equal(fetched.resources, 0)
+    assert.equal(fetched.resources, 0, 'nothing was fetched')
 
     store.stale = false
     llm.reply({ body: openAiStream(['It is the demo readme.']) })
-    const retried = resultOf(await c.ask('chat', payload, 'stale-1'))
-    assert.equal(retried.replayed, undefined)
+    const ran = resultOf(await c.ask('chat', payload, 'stale-1'))
+    assert.equal(ran.replayed, undefined)
     assert.equal(fetched.resources, 1)
     const sent = llm.requests[0]!.body.messages as { role: string; content: string }[]
     assert.deepEqual(
       sent.map((m) => m.role),
       ['system', 'user'],
-      'the unfinished attempt is not history of its retry',
     )
     assert.ok(sent[1]!.content.includes(README), sent[1]!.content)
 
-    const events = await historyOf(c, retried.conversation_id as string)
+    const events = await historyOf(c, ran.conversation_id as string)
     assert.deepEqual(
       events.map((e) => [e.type, e.status, e.request_id, e.attachments?.resources?.length]),
       [
-        ['user_message', 'complete', 'stale-1', undefined],
-        ['assistant_message', 'error', 'stale-1', undefined],
         ['user_message', 'complete', 'stale-1', 1],
         ['assistant_message', 'complete', 'stale-1', undefined],
       ],
     )
 
-    // Without attachments nothing was skipped: the turn runs.
+    // Without attachments nothing is peeked: beginTurn decides, and the turn runs.
     store.stale = true
     llm.reply({ body: openAiStream(['Plain.']) })
     resultOf(await c.ask('chat', { text: 'Plain text.' }, 'stale-2'))

@@ -125,3 +125,29 @@ test('a turn whose process was killed runs again with the same request_id, in it
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('a replay says how the turn ended: length stays length after a restart', async () => {
+  const llm = await startLlmServer()
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-durable-'))
+  try {
+    let platform = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
+    let client = await Client.inject(platform.app)
+    llm.reply({ body: openAiStream(['Cut ', 'short'], { finish: 'length' }) })
+    const first = terminal(await client.chatAndWait('long-1', { text: 'Tell me everything' }))
+    assert.equal(first.metadata!.finish_reason, 'length')
+    client.close()
+    await platform.close()
+
+    platform = await startPlatform({ baseUrl: llm.baseUrl, dir, patch: jsonl })
+    client = await Client.inject(platform.app)
+    const replayed = terminal(await client.chatAndWait('long-1', { text: 'Tell me everything' }))
+    assert.equal(replayed.metadata!.replayed, true)
+    assert.equal(replayed.metadata!.finish_reason, 'length')
+    assert.equal(llm.requests.length, 1, 'the replay did not ask the LLM')
+    client.close()
+    await platform.close()
+  } finally {
+    await llm.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})

@@ -6,20 +6,30 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
 import { JsonlStore } from '../src/store/jsonl.js'
 import { MemoryStore } from '../src/store/memory.js'
 import {
   titleOf,
+  type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
   type NewEvent,
+  type RequestPeek,
   type StoreOptions,
 } from '../src/store/types.js'
+import type { WorkerTask } from './helpers/store-worker.js'
+
+const WORKER = fileURLToPath(new URL('./helpers/store-worker.js', import.meta.url))
 
 interface Opened {
   store: ChatStore
   /** Durable repositories: close, then open the same data again. */
   reopen?: () => Promise<ChatStore>
+  /** Shared repositories: runs turns in another process that opens the same data. */
+  elsewhere?: (turns: { begin: NewEvent; append: NewEvent[] }[]) => Promise<void>
   dispose: () => Promise<void>
 }
 
@@ -27,6 +37,8 @@ interface Repository {
   name: string
   /** Keeps its data across close and open (gets the reopen test). */
   durable: boolean
+  /** Shared by several processes (gets the cross-process tests). */
+  shared: boolean
   open: (options: StoreOptions) => Promise<Opened>
 }
 
@@ -35,6 +47,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 const memory: Repository = {
   name: 'memory',
   durable: false,
+  shared: false,
   open: (options) => {
     const store = new MemoryStore(options)
     return Promise.resolve({ store, dispose: () => store.close() })
@@ -44,6 +57,7 @@ const memory: Repository = {
 const jsonl: Repository = {
   name: 'jsonl',
   durable: true,
+  shared: true,
   open: async (options) => {
     const dir = await mkdtemp(join(tmpdir(), 'store-contract-'))
     const path = join(dir, 'data', 'events.jsonl')
@@ -55,6 +69,10 @@ const jsonl: Repository = {
         await current.close()
         current = await open()
         return current
+      },
+      elsewhere: async (turns) => {
+        const task: WorkerTask = { task: 'turns', path, turns }
+        await promisify(execFile)(process.execPath, [WORKER, JSON.stringify(task)])
       },
       dispose: async () => {
         await current.close()
@@ -97,6 +115,30 @@ function duplicate(result: Awaited<ReturnType<ChatStore['beginTurn']>>): ChatEve
   assert.equal(result.outcome, 'duplicate', JSON.stringify(result))
   if (result.outcome !== 'duplicate') throw new Error('unreachable')
   return result.events
+}
+
+/**
+ * peekRequest, then beginTurn (which is what changes the state) agrees with it: new and retry
+ * start (a retry in the request's conversation), running and finished are duplicates, finished
+ * with the events the peek gave.
+ */
+async function agree(
+  store: ChatStore,
+  message: NewEvent,
+  expected: RequestPeek['state'],
+  create = false,
+): Promise<BeginTurnResult> {
+  const peek = await store.peekRequest(message.principal, message.request_id)
+  assert.equal(peek.state, expected, `peekRequest(${message.principal}, ${message.request_id})`)
+  const result = await store.beginTurn(message, create)
+  if (peek.state === 'new' || peek.state === 'retry') {
+    assert.equal(started(result).retry, peek.state === 'retry')
+  } else {
+    const events = duplicate(result)
+    if (peek.state === 'finished') assert.deepEqual(events, peek.events)
+    else assert.notEqual(events.at(-1)?.type, 'assistant_message', 'running: no answer yet')
+  }
+  return result
 }
 
 /** Timestamps have millisecond resolution: orderings by time need the clock to move on. */
@@ -281,43 +323,99 @@ for (const repository of REPOSITORIES) {
       )
     })
 
-    test('isDuplicate says what beginTurn would: running or finished yes, new or unfinished no', async () => {
+    test('peekRequest says where a request stands, and beginTurn agrees: new, running, retry, finished', async () => {
       const dead = new Set<string>()
       await withStore(
         async (store) => {
-          /** isDuplicate, then beginTurn agrees with it (and is what changes the state). */
-          const agree = async (message: NewEvent, expected: boolean) => {
-            const said = await store.isDuplicate(message.principal, message.request_id)
-            assert.equal(said, expected, `isDuplicate(${message.principal}, ${message.request_id})`)
-            const result = await store.beginTurn(message, false)
-            assert.equal(result.outcome === 'duplicate', said, JSON.stringify(result))
-            return result
-          }
-          assert.equal(await store.isDuplicate('alice', 'r1'), false, 'never sent')
           const message = userMessage({ conversation_id: 'c1', request_id: 'r1', instance: 'instance-a' })
-          started(await store.beginTurn(message, true))
-          // Running in a live instance: yes; for another principal it is another request.
-          await agree(message, true)
-          assert.equal(await store.isDuplicate('bob', 'r1'), false)
-          // Its instance died: it may run again.
+          assert.deepEqual(await store.peekRequest('alice', 'r1'), { state: 'new' })
+          assert.equal(started(await agree(store, message, 'new', true)).retry, false)
+          // Running in a live instance, also with more of its events; another principal's is new.
+          await agree(store, message, 'running')
+          await store.append([{ ...answer(message), type: 'tool_result', role: 'tool', tool_call_id: 'x' }])
+          await agree(store, message, 'running')
+          assert.deepEqual(await store.peekRequest('bob', 'r1'), { state: 'new' })
+          // Its instance died: it may run again, and then runs in instance-b.
           dead.add('instance-a')
-          assert.equal(await store.isDuplicate('alice', 'r1'), false)
-          started(await agree({ ...message, instance: 'instance-b' }, false))
-          await agree(message, true)
-          // Ended unfinished: no; its retry running: yes; finished: yes, also once its instance is gone.
+          assert.equal(
+            started(await agree(store, { ...message, instance: 'instance-b' }, 'retry')).retry,
+            true,
+          )
+          await agree(store, message, 'running')
+          // Ended unfinished: retry.
           await store.append([answer(message, 'error', '')])
-          started(await agree({ ...message, instance: 'instance-c' }, false))
+          await agree(store, { ...message, instance: 'instance-c' }, 'retry')
+          // Finished: its latest attempt's events, also once its instance is gone.
           await store.append([answer(message)])
           dead.add('instance-c')
-          await agree(message, true)
-          assert.equal(await store.isDuplicate('alice', 'r1'), true, 'reading does not change it')
+          const peek = await store.peekRequest('alice', 'r1')
+          assert.equal(peek.state, 'finished')
+          if (peek.state !== 'finished') return
+          assert.deepEqual(peek.events, (await store.history('alice', 'c1'))!.slice(-2))
+          assert.deepEqual(
+            peek.events.map((e) => [e.type, e.status]),
+            [
+              ['user_message', 'complete'],
+              ['assistant_message', 'complete'],
+            ],
+          )
+          assert.equal(peek.events[0]!.instance, 'instance-c', 'the latest attempt')
+          await agree(store, message, 'finished')
+          assert.deepEqual(await store.peekRequest('alice', 'r1'), peek, 'reading changes nothing')
           // A request that only ever appended events (no user_message) answers as beginTurn does.
-          await store.append([{ ...answer({ ...message, request_id: 'r2' }), status: 'interrupted' }])
-          await agree(userMessage({ conversation_id: 'c1', request_id: 'r2' }), false)
+          await store.append([answer({ ...message, request_id: 'r2' }, 'interrupted')])
+          await agree(store, userMessage({ conversation_id: 'c1', request_id: 'r2' }), 'retry')
+          // An open attempt naming no instance: nothing says it is gone, so it is running.
+          const anonymous = userMessage({ conversation_id: 'c2', request_id: 'r3', instance: undefined })
+          started(await store.beginTurn(anonymous, true))
+          await agree(store, anonymous, 'running')
         },
         { isLive: (instance) => !dead.has(instance) },
       )
     })
+
+    if (repository.shared) {
+      test('peekRequest sees what another process wrote: finished with its events, running, retry', async () => {
+        const dead = new Set(['instance-gone'])
+        await withStore(
+          async (store, opened) => {
+            const finished = userMessage({
+              conversation_id: 'x1',
+              request_id: 'x1',
+              instance: 'instance-other',
+            })
+            const running = userMessage({
+              conversation_id: 'x2',
+              request_id: 'x2',
+              instance: 'instance-other',
+            })
+            const orphan = userMessage({ conversation_id: 'x3', request_id: 'x3', instance: 'instance-gone' })
+            for (const m of [finished, running, orphan])
+              assert.deepEqual(await store.peekRequest('alice', m.request_id), { state: 'new' })
+            await opened.elsewhere!([
+              { begin: finished, append: [answer(finished, 'complete', 'From elsewhere')] },
+              { begin: running, append: [] },
+              { begin: orphan, append: [] },
+            ])
+            const peek = await store.peekRequest('alice', 'x1')
+            assert.equal(peek.state, 'finished')
+            if (peek.state !== 'finished') return
+            assert.deepEqual(
+              peek.events.map((e) => [e.type, e.content, e.seq]),
+              [
+                ['user_message', 'Hello', 1],
+                ['assistant_message', 'From elsewhere', 2],
+              ],
+            )
+            assert.deepEqual(peek.events, await store.history('alice', 'x1'))
+            await agree(store, finished, 'finished')
+            await agree(store, running, 'running')
+            await agree(store, { ...orphan, instance: 'instance-a' }, 'retry')
+          },
+          { isLive: (instance) => !dead.has(instance) },
+        )
+      })
+    }
 
     test('concurrent beginTurns of one request: exactly one starts', () =>
       withStore(async (store) => {
@@ -384,6 +482,32 @@ for (const repository of REPOSITORIES) {
         await assert.rejects(store.append([good, bad]), { code: 'STORE_INVALID_EVENT' })
         const [stored] = await store.append([good])
         assert.equal(stored!.seq, 2)
+      }))
+
+    test('a final answer keeps its finish_reason, through history, a replay and a peek', () =>
+      withStore(async (store) => {
+        const reasons = ['stop', 'length', 'content_filter', 'tool_limit_reached'] as const
+        started(await store.beginTurn(userMessage({ conversation_id: 'c1', request_id: 'r0' }), true))
+        for (const finish_reason of reasons) {
+          const message = userMessage({ conversation_id: 'c1', request_id: finish_reason })
+          started(await store.beginTurn(message, false))
+          const [stored] = await store.append([{ ...answer(message), finish_reason }])
+          assert.equal(stored!.finish_reason, finish_reason)
+          const peek = await store.peekRequest('alice', finish_reason)
+          assert.equal(peek.state === 'finished' && peek.events.at(-1)!.finish_reason, finish_reason)
+          assert.equal(duplicate(await store.beginTurn(message, false)).at(-1)!.finish_reason, finish_reason)
+        }
+        const history = (await store.history('alice', 'c1'))!
+        assert.deepEqual(
+          history.filter((e) => e.type === 'assistant_message').map((e) => e.finish_reason),
+          reasons,
+        )
+        assert.ok(!('finish_reason' in history[0]!), 'absent where none was given')
+        const bad = {
+          ...answer(userMessage({ conversation_id: 'c1', request_id: 'r0' })),
+          finish_reason: 'tired',
+        }
+        await assert.rejects(store.append([bad as unknown as NewEvent]), { code: 'STORE_INVALID_EVENT' })
       }))
 
     test('history: limit, beforeSeq, and owners only', () =>
@@ -473,7 +597,7 @@ for (const repository of REPOSITORIES) {
         withStore(async (store, opened) => {
           const message = userMessage({ conversation_id: 'c1', request_id: 'r1' })
           started(await store.beginTurn(message, true))
-          await store.append([answer(message)])
+          await store.append([{ ...answer(message), finish_reason: 'length' }])
           const interrupted = userMessage({ conversation_id: 'c1', request_id: 'r2' })
           started(await store.beginTurn(interrupted, false))
           await store.append([answer(interrupted, 'interrupted')])
@@ -482,12 +606,13 @@ for (const repository of REPOSITORIES) {
 
           const again = await opened.reopen!()
           assert.deepEqual(await again.history('alice', 'c1'), before)
+          assert.equal(before![1]!.finish_reason, 'length', 'read back from the file')
           assert.deepEqual(await again.listConversations('alice', { limit: 5 }), listed)
-          assert.equal(await again.isDuplicate('alice', 'r1'), true)
-          assert.equal(await again.isDuplicate('alice', 'r2'), false)
+          assert.equal((await again.peekRequest('alice', 'r1')).state, 'finished')
+          assert.equal((await again.peekRequest('alice', 'r2')).state, 'retry')
           assert.equal(duplicate(await again.beginTurn(message, false)).length, 2)
           const retry = started(await again.beginTurn(interrupted, false))
-          assert.equal(await again.isDuplicate('alice', 'r2'), true)
+          assert.equal((await again.peekRequest('alice', 'r2')).state, 'running')
           assert.equal(retry.retry, true)
           assert.equal(retry.seq, 5)
           await assert.rejects(store.append([answer(message)]), { code: 'STORE_CLOSED' })

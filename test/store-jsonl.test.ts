@@ -17,6 +17,7 @@ import {
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { eventProblem } from '../src/store/event-schema.js'
@@ -482,6 +483,38 @@ test("reading one conversation of a big file reads that conversation's lines and
     assert.equal(store.bytesRead - before, 0, 'listing comes from the index')
     await store.close()
   } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('close is bounded while another process keeps the lock: pending writes are refused, not lost or hung', async () => {
+  const { dir, path } = await tempLog()
+  const holder = new Worker({ task: 'hold-lock', path, staleMs: STALE_MS })
+  try {
+    const store = await JsonlStore.open({ path, fsync: true, isLive: alive, log: recordingLog() })
+    assert.equal((await store.beginTurn(turn('c1', 'r1'), true)).outcome, 'started')
+    const before = readFileSync(path, 'utf8')
+    await holder.waitFor(() => holder.count('locked') === 1)
+    // Both wait for the lock the holder keeps fresh (so it never turns stale).
+    const pending = Promise.allSettled([
+      store.append([reply('c1', 'r1')]),
+      store.beginTurn(turn('c2', 'r2'), true),
+    ])
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const started = performance.now()
+    await store.close()
+    const ms = performance.now() - started
+    // The platform's shutdown budget is 5 s, and the store closes last.
+    assert.ok(ms < 4000, `close took ${Math.round(ms)} ms`)
+    for (const outcome of await pending) {
+      assert.equal(outcome.status, 'rejected', 'never acknowledged')
+      assert.equal(outcome.reason.code, 'STORE_CLOSED')
+    }
+    assert.equal(readFileSync(path, 'utf8'), before, 'nothing was written')
+    assert.equal(holder.child.exitCode, null, 'the holder kept its lock throughout')
+  } finally {
+    holder.child.kill('SIGKILL')
+    await holder.closed
     await rm(dir, { recursive: true, force: true })
   }
 })

@@ -181,7 +181,6 @@ test('after max_tool_hops rounds the turn ends with tool_limit_reached and says 
   try {
     const client = await Client.inject(platform.app)
     const frames = await client.chatAndWait('loop', { text: 'loop forever' })
-    client.close()
     const done = terminal(frames)
     assert.equal(done.status, 'complete')
     assert.equal(done.metadata!.finish_reason, 'tool_limit_reached')
@@ -189,6 +188,12 @@ test('after max_tool_hops rounds the turn ends with tool_limit_reached and says 
     assert.equal(llm.requests.length, 4, 'three rounds run, the fourth request for tools refused')
     assert.equal(chunks(frames, 'tool_result').length, 3)
     assert.match(textOf(frames), /limit of 3 rounds of tool calls/)
+    // Sent again: replayed as it ended, limit and all.
+    const again = terminal(await client.chatAndWait('loop', { text: 'loop forever' }))
+    client.close()
+    assert.equal(again.metadata!.replayed, true)
+    assert.deepEqual([again.metadata!.finish_reason, again.metadata!.tool_hops], ['tool_limit_reached', 3])
+    assert.equal(llm.requests.length, 4, 'the replay did not ask the LLM')
   } finally {
     llm.setDefault(defaultReply)
   }

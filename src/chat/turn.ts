@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { PlatformConfig } from '../config/types.js'
 import {
-  AttachmentsNotFetchedError,
   AttachmentsTooLargeError,
   ConversationBusyError,
   ConversationNotFoundError,
@@ -15,7 +14,7 @@ import {
 import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
 import { describeError, type Logger } from '../logging.js'
 import type { McpContent, RegisteredTool, ToolRunner } from '../mcp/types.js'
-import type { ChatEvent, ChatStore, NewEvent } from '../store/types.js'
+import type { ChatEvent, ChatStore, EventFinishReason, NewEvent } from '../store/types.js'
 import { buildContext, checkFixed } from '../tokens/context.js'
 import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
 import { attachedChars, fetchAttachments, namesAttachments } from './attachments.js'
@@ -63,7 +62,8 @@ export interface TurnDeps {
 /** The longest token of cl100k_base and o200k_base, in bytes (so at most as many characters). */
 const MAX_TOKEN_CHARS = 128
 
-export type TurnFinish = Exclude<FinishReason, 'tool_calls'> | 'tool_limit_reached'
+/** How a turn ended: what the LLM said, or the hop limit (stored with the answer, replayed with it). */
+export type TurnFinish = EventFinishReason
 
 /** What one LLM call said. */
 interface Reply {
@@ -117,12 +117,16 @@ export class Turn {
     const { store, settings } = this.#deps
     const { principal, request_id, payload } = this.request
     if (!this.#deps.claim(this.conversationId)) throw new ConversationBusyError(this.conversationId)
-    // A request already answered is replayed from the store and needs nothing else (one still
-    // running is a 409): its prompt and resources are not fetched again (their server may be
-    // gone), nor its size checked. Only asked when there is something to fetch.
-    const known = namesAttachments(payload) && (await store.isDuplicate(principal, request_id))
+    if (namesAttachments(payload)) {
+      // Its prompt and resources are fetched only for a request that will run: one already
+      // answered is replayed from what the store holds (their server may be gone since), one
+      // running elsewhere is a 409. beginTurn below stays the one atomic check.
+      const peek = await store.peekRequest(principal, request_id)
+      if (peek.state === 'finished') return this.#replay(peek.events)
+      if (peek.state === 'running') throw new RequestInProgressError(request_id)
+    }
     // Fetched before the turn is stored: they are part of what the user said.
-    const attachments = known ? undefined : await fetchAttachments(this.#deps.content, payload, this.#signal)
+    const attachments = await fetchAttachments(this.#deps.content, payload, this.#signal)
     const budget = settings.context.max_tokens - settings.context.reserve_tokens
     // No token is longer than MAX_TOKEN_CHARS characters: past this, no counting is needed to know.
     const chars = attachedChars(attachments)
@@ -138,24 +142,16 @@ export class Turn {
     })
     // A message that cannot fit whatever the history is refused before it is stored: stored, it
     // would be history sent with every later turn of the conversation.
-    if (!known) this.#checkFits(message)
+    this.#checkFits(message)
     const began = await store.beginTurn({ ...message, instance: this.#deps.instance }, this.#create)
     if (began.outcome === 'not_found') throw new ConversationNotFoundError(this.conversationId)
     if (began.outcome === 'duplicate') {
       // Finished: answered again from the store. Otherwise a live instance is running it.
       if (!isFinished(began.events)) throw new RequestInProgressError(request_id)
-      this.conversationId = began.events[0]?.conversation_id ?? this.conversationId
-      this.#emit.processing({ conversation_id: this.conversationId })
       return this.#replay(began.events)
     }
     this.#began = true
     this.conversationId = began.event.conversation_id
-    if (known) {
-      // The attempt isDuplicate saw ended unfinished (or its process died) since: this one was
-      // started without the prompt and resources it names, and must not run without them. It
-      // ends unfinished, so sending it again runs it, with them.
-      throw new AttachmentsNotFetchedError(request_id)
-    }
     if (!this.#deps.claim(this.conversationId)) throw new ConversationBusyError(this.conversationId)
     this.#emit.processing({ conversation_id: this.conversationId })
 
@@ -189,6 +185,7 @@ export class Turn {
         ...this.#event({ type: 'assistant_message', role: 'assistant', content: answer, status: 'complete' }),
         model: this.model,
         usage: this.usage,
+        finish_reason: this.finish,
       },
     ])
     return {
@@ -375,9 +372,11 @@ export class Turn {
     }
   }
 
-  /** The stored answer of a finished turn, sent again as one text chunk. */
+  /** The stored answer of a finished turn (its events from its user_message on), sent again as one text chunk. */
   #replay(events: ChatEvent[]): Record<string, unknown> {
     const answer = events.at(-1)!
+    this.conversationId = answer.conversation_id
+    this.#emit.processing({ conversation_id: this.conversationId })
     const text = events
       .filter((e) => e.type === 'assistant_message' || e.type === 'tool_call')
       .map((e) => e.content)
@@ -385,13 +384,14 @@ export class Turn {
     this.#emit.chunk({ type: 'text', data: text })
     this.model = answer.model ?? this.model
     this.usage = answer.usage
+    this.finish = answer.finish_reason ?? 'stop'
     this.hops = events.filter((e) => e.type === 'tool_call').length
     return {
       conversation_id: this.conversationId,
       model: this.model,
       tokens: answer.usage?.total_tokens,
       usage: answer.usage,
-      finish_reason: 'stop',
+      finish_reason: this.finish,
       tool_hops: this.hops,
       duration_ms: Math.round(performance.now() - this.#started),
       replayed: true,

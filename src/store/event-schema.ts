@@ -85,6 +85,14 @@ export const ChatEventSchema = Type.Object(
     usage: Type.Optional(UsageSchema),
     token_count: Type.Optional(count),
     status: Type.Union([Type.Literal('complete'), Type.Literal('interrupted'), Type.Literal('error')]),
+    finish_reason: Type.Optional(
+      Type.Union([
+        Type.Literal('stop'),
+        Type.Literal('length'),
+        Type.Literal('content_filter'),
+        Type.Literal('tool_limit_reached'),
+      ]),
+    ),
     instance: Type.Optional(Type.String({ minLength: 1 })),
     attachments: Type.Optional(AttachmentsSchema),
   },

@@ -1,17 +1,18 @@
 // The `memory` repository: everything in this process, gone at exit. For tests and trials.
 import { randomUUID } from 'node:crypto'
 import { eventProblem } from './event-schema.js'
+import { RequestIndex, type TrackedRequest } from './request-index.js'
 import {
   newestFirst,
+  requestState,
   StoreError,
   titleOf,
-  turnOutcome,
-  type Attempt,
   type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
   type ConversationSummary,
   type NewEvent,
+  type RequestPeek,
   type StoreOptions,
   type StoreStatus,
 } from './types.js'
@@ -25,8 +26,7 @@ interface Conversation {
 export class MemoryStore implements ChatStore {
   readonly #isLive: (instance: string) => boolean
   readonly #conversations = new Map<string, Conversation>()
-  /** `principal \0 request_id` → the conversation of its first event. */
-  readonly #requests = new Map<string, string>()
+  readonly #requests = new RequestIndex()
 
   constructor(options: Partial<StoreOptions> = {}) {
     this.#isLive = options.isLive ?? (() => true)
@@ -36,18 +36,21 @@ export class MemoryStore implements ChatStore {
     return settle(() => this.#beginTurn(message, create))
   }
 
-  isDuplicate(principal: string, requestId: string): Promise<boolean> {
-    const request = this.#latestAttempt(principal, requestId)
-    return Promise.resolve(turnOutcome(request?.attempt, this.#isLive) === 'duplicate')
+  peekRequest(principal: string, requestId: string): Promise<RequestPeek> {
+    const request = this.#requests.get(principal, requestId)
+    const state = requestState(request, this.#isLive)
+    return Promise.resolve(
+      state === 'finished' ? { state, events: this.#attemptEvents(request!, requestId) } : { state },
+    )
   }
 
   #beginTurn(message: NewEvent, create: boolean): BeginTurnResult {
-    const request = this.#latestAttempt(message.principal, message.request_id)
-    const outcome = turnOutcome(request?.attempt, this.#isLive)
-    if (outcome === 'duplicate') {
-      return { outcome: 'duplicate', events: request!.events.map((e) => ({ ...e })) }
+    const request = this.#requests.get(message.principal, message.request_id)
+    const state = requestState(request, this.#isLive)
+    if (state === 'running' || state === 'finished') {
+      return { outcome: 'duplicate', events: this.#attemptEvents(request!, message.request_id) }
     }
-    if (outcome === 'retry') {
+    if (state === 'retry') {
       const [event] = this.#append([{ ...message, conversation_id: request!.conversation }])
       return { outcome: 'started', event: event!, retry: true }
     }
@@ -98,17 +101,14 @@ export class MemoryStore implements ChatStore {
     return Promise.resolve()
   }
 
-  /** A request's latest attempt: its conversation, its events from its user_message on, its state. */
-  #latestAttempt(
-    principal: string,
-    requestId: string,
-  ): { conversation: string; events: ChatEvent[]; attempt: Attempt } | undefined {
-    const conversation = this.#requests.get(requestKey(principal, requestId))
-    if (conversation === undefined) return undefined
-    const events = this.#conversations.get(conversation)!.events.filter((e) => e.request_id === requestId)
-    const start = events.findLastIndex((e) => e.type === 'user_message')
-    const latest = events.slice(Math.max(0, start))
-    return { conversation, events: latest, attempt: { instance: latest[0]?.instance, last: latest.at(-1)! } }
+  /** The events of a request's latest attempt, from its user_message on (copies). */
+  #attemptEvents(request: TrackedRequest, requestId: string): ChatEvent[] {
+    const { events } = this.#conversations.get(request.conversation)!
+    // Entry i of a conversation is its event of seq i + 1.
+    return events
+      .slice(request.attemptSeq - 1)
+      .filter((e) => e.request_id === requestId)
+      .map((e) => ({ ...e }))
   }
 
   #append(events: NewEvent[]): ChatEvent[] {
@@ -137,15 +137,10 @@ export class MemoryStore implements ChatStore {
       conversation.summary.updated = timestamp
       if (!conversation.summary.title && event.type === 'user_message')
         conversation.summary.title = titleOf(event.content)
-      const key = requestKey(event.principal, event.request_id)
-      if (!this.#requests.has(key)) this.#requests.set(key, event.conversation_id)
+      this.#requests.record(stored)
       return { ...stored }
     })
   }
-}
-
-function requestKey(principal: string, requestId: string): string {
-  return `${principal}\u0000${requestId}`
 }
 
 /** A synchronous step as a promise: a refusal rejects rather than throws. */

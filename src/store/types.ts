@@ -8,6 +8,8 @@ export type EventType =
   'user_message' | 'assistant_message' | 'tool_call' | 'tool_result' | 'system_update' | 'meta'
 export type EventRole = 'system' | 'user' | 'assistant' | 'tool'
 export type EventStatus = 'complete' | 'interrupted' | 'error'
+/** Why a turn's final assistant_message ended, kept so a replay says the same. */
+export type EventFinishReason = 'stop' | 'length' | 'content_filter' | 'tool_limit_reached'
 
 export interface ChatEvent {
   id: string
@@ -27,6 +29,8 @@ export interface ChatEvent {
   usage?: Usage
   token_count?: number
   status: EventStatus
+  /** On the final assistant_message of a turn: why it ended. */
+  finish_reason?: EventFinishReason
   /** On a user_message: the platform process running the turn (see src/chat/instance.ts). */
   instance?: string
   /** On a user_message: the MCP prompt and resources sent with the text, as they were then. */
@@ -84,12 +88,33 @@ export type BeginTurnResult =
    */
   | { outcome: 'not_found' }
 
+/** Where a request stands, as peekRequest reads it (see ChatStore.peekRequest). */
+export type RequestPeek =
+  /** This principal never sent this request_id. */
+  | { state: 'new' }
+  /** Its latest attempt ended unfinished, or its instance is gone: beginTurn would start it again. */
+  | { state: 'retry' }
+  /** Its latest attempt is open in a live instance: beginTurn would answer it as a duplicate. */
+  | { state: 'running' }
+  /**
+   * Its latest attempt ended with a complete answer: that attempt's events, from its user_message
+   * on, to replay.
+   */
+  | { state: 'finished'; events: ChatEvent[] }
+
 export interface StoreStatus {
   ready: boolean
   type: string
   detail?: string
   /** Repository details for /ready (the jsonl path and event count, …). */
   [detail: string]: unknown
+}
+
+/** Where a repository logs (pino's shape: data first, then a constant message). */
+export interface StoreLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
 }
 
 /** What every repository takes besides its own settings. */
@@ -110,13 +135,13 @@ export interface ChatStore {
    */
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult>
   /**
-   * Whether beginTurn would answer `duplicate` for this principal's request_id, as far as this
-   * process knows now: a cheap read under no lock, with beginTurn's rule (`turnOutcome`). It may
-   * be stale by the time beginTurn runs (the attempt it saw ended unfinished, or its process
-   * died), so beginTurn stays the one atomic check; callers use this only to skip work a
-   * duplicate does not need (fetching attachments, counting tokens).
+   * Where this principal's request_id stands, as far as this process knows now: a cheap read under
+   * no lock, with beginTurn's rule (`requestState`), and for a finished request the events to
+   * replay. It may be stale by the time beginTurn runs (a running attempt may end unfinished, or
+   * its process die), so beginTurn stays the one atomic check; callers use this to answer a
+   * finished request and to skip work a duplicate does not need (fetching attachments).
    */
-  isDuplicate(principal: string, requestId: string): Promise<boolean>
+  peekRequest(principal: string, requestId: string): Promise<RequestPeek>
   /** Append events in order; each gets the next seq of its conversation. */
   append(events: NewEvent[]): Promise<ChatEvent[]>
   /**
@@ -138,7 +163,7 @@ export interface ChatStore {
   close(): Promise<void>
 }
 
-/** The state of a request's latest attempt, as beginTurn sees it. */
+/** What the rule needs to know of a request's latest attempt. */
 export interface Attempt {
   /** The `instance` of the attempt's user_message. */
   instance: string | undefined
@@ -146,26 +171,21 @@ export interface Attempt {
   last: Pick<ChatEvent, 'type' | 'status'>
 }
 
-/** Whether a request's latest attempt may run again (beginTurn's rule, shared by repositories). */
-export function mayRunAgain(attempt: Attempt, isLive: (instance: string) => boolean): boolean {
-  const { last, instance } = attempt
-  if (last.type === 'assistant_message') return last.status !== 'complete'
-  // Still open: it runs unless its process is known to be gone. Without an instance nothing says
-  // so, and running a turn twice is worse than a 409.
-  return instance !== undefined && !isLive(instance)
-}
-
 /**
- * What beginTurn does with a request whose latest attempt is `attempt` (undefined: the principal
- * never sent this request_id): start it, start it again, or answer it as a duplicate. The one rule
- * of beginTurn and isDuplicate in every repository.
+ * Where a request stands, given its latest attempt (undefined: the principal never sent this
+ * request_id). The one rule of beginTurn and peekRequest in every repository: beginTurn starts a
+ * `new` or `retry` request and answers `running` or `finished` as a duplicate.
  */
-export function turnOutcome(
+export function requestState(
   attempt: Attempt | undefined,
   isLive: (instance: string) => boolean,
-): 'new' | 'retry' | 'duplicate' {
+): RequestPeek['state'] {
   if (attempt === undefined) return 'new'
-  return mayRunAgain(attempt, isLive) ? 'retry' : 'duplicate'
+  const { last, instance } = attempt
+  if (last.type === 'assistant_message') return last.status === 'complete' ? 'finished' : 'retry'
+  // Still open: it runs unless its process is known to be gone. Without an instance nothing says
+  // so, and running a turn twice is worse than a 409.
+  return instance !== undefined && !isLive(instance) ? 'retry' : 'running'
 }
 
 /** Newest `updated` first; equal times by id, so every repository pages the same way. */

@@ -24,6 +24,8 @@ export type WorkerTask =
     }
   /** Holds the lock (kept fresh) until killed. */
   | { task: 'hold-lock'; path: string; staleMs: number }
+  /** Begins each turn (in a new conversation), then appends its events. */
+  | { task: 'turns'; path: string; turns: { begin: NewEvent; append: NewEvent[] }[] }
   /** Appends raw text to the file, ignoring the lock. */
   | { task: 'raw-append'; path: string; text: string }
 
@@ -182,6 +184,17 @@ async function holdLock(task: Extract<WorkerTask, { task: 'hold-lock' }>): Promi
   setInterval(() => undefined, 60_000)
 }
 
+async function turns(task: Extract<WorkerTask, { task: 'turns' }>): Promise<void> {
+  const store = await JsonlStore.open({ path: task.path, fsync: true, isLive: () => true, log })
+  for (const { begin, append } of task.turns) {
+    const began = await store.beginTurn(begin, true)
+    if (began.outcome !== 'started') throw new Error(`turn not started: ${began.outcome}`)
+    ack(began.event)
+    for (const stored of await store.append(append)) ack(stored)
+  }
+  await store.close()
+}
+
 const run = async (): Promise<void> => {
   const task = JSON.parse(argument!) as WorkerTask
   switch (task.task) {
@@ -191,6 +204,8 @@ const run = async (): Promise<void> => {
       return untilKilled(task)
     case 'hold-lock':
       return holdLock(task)
+    case 'turns':
+      return turns(task)
     case 'raw-append':
       appendFileSync(task.path, task.text)
       return
