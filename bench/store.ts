@@ -2,6 +2,7 @@
 // the floor of a raw appendFile + fdatasync per event measured in the same run; and the time to
 // open (index) and to read one conversation from logs of 1,000 and 1,000,000 events.
 // Writers are this same file started as child processes (`node store.js writer '<json>'`).
+import { pino } from 'pino'
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { createWriteStream, readFileSync } from 'node:fs'
@@ -19,7 +20,7 @@ const SELF = fileURLToPath(import.meta.url)
 const WRITE_MS = 3000
 const WARM_UP = 100
 const READS = 200
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
+const quiet = pino({ enabled: false })
 
 interface WriterTask {
   mode: 'raw' | 'store'

@@ -56,6 +56,9 @@ function provider(
     top_p: 0.9,
   }
   const log = {
+    debug: () => undefined,
+    info: () => undefined,
+    error: () => undefined,
     warn(obj: Record<string, unknown>, msg: string): void {
       logs.push({ obj, msg })
       opts.onRetry?.({ obj, msg })

@@ -1,6 +1,7 @@
 // The chat store's contract (src/store/types.ts), one suite run against every repository: what
 // the chat service relies on must hold the same on memory, on a jsonl file and, later, on
 // PostgreSQL (one line in REPOSITORIES).
+import { pino } from 'pino'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -42,7 +43,7 @@ interface Repository {
   open: (options: StoreOptions) => Promise<Opened>
 }
 
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
+const quiet = pino({ enabled: false })
 
 const memory: Repository = {
   name: 'memory',

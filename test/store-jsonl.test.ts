@@ -21,7 +21,8 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { eventProblem } from '../src/store/event-schema.js'
-import { JsonlStore, type StoreLogger } from '../src/store/jsonl.js'
+import { JsonlStore } from '../src/store/jsonl.js'
+import type { Logger } from '../src/logging.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
 import { PRINCIPAL, SHARED_CONVERSATION, type WorkerTask } from './helpers/store-worker.js'
 
@@ -78,15 +79,16 @@ class Worker {
 }
 
 interface Logged {
-  level: 'info' | 'warn' | 'error'
+  level: 'debug' | 'info' | 'warn' | 'error'
   msg: string
   obj: object
 }
 
-function recordingLog(): StoreLogger & { entries: Logged[] } {
+function recordingLog(): Logger & { entries: Logged[] } {
   const entries: Logged[] = []
   return {
     entries,
+    debug: (obj, msg) => entries.push({ level: 'debug', msg, obj }),
     info: (obj, msg) => entries.push({ level: 'info', msg, obj }),
     warn: (obj, msg) => entries.push({ level: 'warn', msg, obj }),
     error: (obj, msg) => entries.push({ level: 'error', msg, obj }),

@@ -12,6 +12,7 @@ import {
   isPlatformError,
   withData,
 } from '../errors.js'
+import type { Logger } from '../logging.js'
 
 export type Body = Dispatcher.ResponseData['body']
 
@@ -21,10 +22,6 @@ export interface LlmHttpRequest {
   headers: Record<string, string>
   /** A string, so that a retry can send it again. */
   body: string
-}
-
-export interface RetryLogger {
-  warn(obj: Record<string, unknown>, msg: string): void
 }
 
 /** Delays between attempts, in milliseconds. */
@@ -54,7 +51,7 @@ export interface PostOptions {
    */
   upstreamMessage?: (status: number, bodyText: string) => string | undefined
   /** Told about each retry. */
-  log?: RetryLogger
+  log?: Logger
   backoff?: Partial<Backoff>
 }
 
@@ -260,7 +257,7 @@ export function abortReason(signal: AbortSignal): unknown {
 /** What every wire's constructor takes besides its configuration. */
 export interface WireOptions {
   /** Told about each retried attempt. */
-  log?: RetryLogger
+  log?: Logger
   /** Delays between attempts; the defaults suit real providers. */
   backoff?: Partial<Backoff>
 }

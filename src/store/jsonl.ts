@@ -11,6 +11,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import type { Logger } from '../logging.js'
 import { Batch, type Staged } from './batch.js'
 import { EventLogLock, type Hold } from './lock.js'
 import { LogIndex } from './log-index.js'
@@ -24,19 +25,16 @@ import {
   type ConversationSummary,
   type NewEvent,
   type RequestPeek,
-  type StoreLogger,
   type StoreOptions,
   type StoreStatus,
 } from './types.js'
-
-export type { StoreLogger } from './types.js'
 
 export interface JsonlStoreOptions extends StoreOptions {
   /** The event log; created with its folder when missing. */
   path: string
   /** fdatasync each batch before acknowledging it. */
   fsync: boolean
-  log: StoreLogger
+  log: Logger
   /**
    * A lock not refreshed for this long is taken to belong to a dead process and taken over
    * (default 5000; proper-lockfile's floor is 2000). The holder refreshes it every staleMs / 2.
@@ -82,7 +80,7 @@ export class JsonlStore implements ChatStore {
   readonly #path: string
   readonly #fsync: boolean
   readonly #isLive: (instance: string) => boolean
-  readonly #log: StoreLogger
+  readonly #log: Logger
   readonly #lock: EventLogLock
   readonly #beforeWrite: (() => Promise<void>) | undefined
   readonly #closeTimeoutMs: number

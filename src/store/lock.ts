@@ -4,7 +4,8 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
-import { StoreError, type StoreLogger } from './types.js'
+import type { Logger } from '../logging.js'
+import { StoreError } from './types.js'
 
 /** The longest pause between two tries of a busy lock (before jitter). */
 const MAX_POLL_MS = 10
@@ -21,14 +22,14 @@ export interface EventLogLockOptions {
   staleMs: number
   /** How long to wait for the lock before failing with STORE_LOCK_TIMEOUT. */
   timeoutMs: number
-  log: StoreLogger
+  log: Logger
 }
 
 export class EventLogLock {
   readonly #path: string
   readonly #staleMs: number
   readonly #timeoutMs: number
-  readonly #log: StoreLogger
+  readonly #log: Logger
 
   constructor(options: EventLogLockOptions) {
     this.#path = options.path

@@ -5,7 +5,8 @@
 import type { FileHandle } from 'node:fs/promises'
 import { eventProblem } from './event-schema.js'
 import { RequestIndex, type TrackedRequest } from './request-index.js'
-import { titleOf, type ChatEvent, type ConversationSummary, type StoreLogger } from './types.js'
+import { titleOf, type ChatEvent, type ConversationSummary } from './types.js'
+import type { Logger } from '../logging.js'
 
 const SCAN_CHUNK = 1 << 20
 const NEWLINE = 0x0a
@@ -26,7 +27,7 @@ interface ConversationIndex {
 export class LogIndex {
   readonly #file: FileHandle
   readonly #path: string
-  readonly #log: StoreLogger
+  readonly #log: Logger
   readonly #conversations = new Map<string, ConversationIndex>()
   readonly #byPrincipal = new Map<string, string[]>()
   readonly #requests = new RequestIndex()
@@ -35,7 +36,7 @@ export class LogIndex {
   #offset = 0
   #bytesRead = 0
 
-  constructor(file: FileHandle, path: string, log: StoreLogger) {
+  constructor(file: FileHandle, path: string, log: Logger) {
     this.#file = file
     this.#path = path
     this.#log = log

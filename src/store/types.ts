@@ -110,13 +110,6 @@ export interface StoreStatus {
   [detail: string]: unknown
 }
 
-/** Where a repository logs (pino's shape: data first, then a constant message). */
-export interface StoreLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
-
 /** What every repository takes besides its own settings. */
 export interface StoreOptions {
   /** Whether the platform instance that began a turn still runs (src/chat/instance.ts). */

@@ -1,6 +1,7 @@
 // A separate process working on a jsonl event log, for test/store-jsonl.test.ts. Started as
 // `node store-worker.js '<json task>'`; reports each result as one JSON line on stdout (an `ack`
 // is printed only once the store has acknowledged the event); the store's logs go to stderr.
+import { pino } from 'pino'
 import { appendFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import lockfile from 'proper-lockfile'
@@ -36,14 +37,8 @@ function say(message: object): void {
   process.stdout.write(`${JSON.stringify(message)}\n`)
 }
 
-const log = {
-  info: (obj: object, msg: string) =>
-    process.stderr.write(`${JSON.stringify({ level: 'info', msg, ...obj })}\n`),
-  warn: (obj: object, msg: string) =>
-    process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
-  error: (obj: object, msg: string) =>
-    process.stderr.write(`${JSON.stringify({ level: 'error', msg, ...obj })}\n`),
-}
+/** The store's log lines go to stderr, as JSON, for the parent test to read. */
+const log = pino(pino.destination({ dest: 2, sync: true }))
 
 function event(
   conversation_id: string,
