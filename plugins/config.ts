@@ -1,7 +1,8 @@
 // The `config` plugin: validates the environment (@fastify/env) and both configuration files, and
-// decorates `platformConfig` (PlatformConfig) and `platformEnv`: names of their own, so an app that
-// also registers @fastify/env (which decorates `config`) keeps it. Problems of the environment and of the files are
-// reported together in one ConfigError, before any other plugin starts.
+// decorates `platformConfig` (PlatformConfig) and `platformEnv`: names of their own, so an app
+// that also registers @fastify/env (which decorates `config`) keeps it. Problems of the
+// environment and of the files are reported together in one ConfigError, before any other plugin
+// starts.
 import fp from 'fastify-plugin'
 import fastifyEnv from '@fastify/env'
 import type { FastifyInstance } from 'fastify'

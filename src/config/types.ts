@@ -1,5 +1,6 @@
-// The validated, resolved configuration every plugin receives (`fastify.config`). Secrets are
-// resolved from `env:` references, relative paths are absolute, known providers are filled in.
+// The validated, resolved configuration (`fastify.platformConfig`); each plugin is given its own
+// section of it. Secrets are resolved from `env:` references, relative paths are absolute, known
+// providers are filled in.
 import type { ConfigFile } from './schema.js'
 
 export type Wire = 'openai' | 'anthropic'
