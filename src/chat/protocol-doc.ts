@@ -1,7 +1,7 @@
-// Renders docs/protocol.md from the protocol's TypeBox schemas and the error catalogue, so the
+// Renders docs/protocol.md from the protocol's TypeBox schemas and the error table (src/errors.ts), so the
 // documentation cannot drift from what the server checks (test/protocol-doc.test.ts compares).
 import type { TObject, TSchema } from '@sinclair/typebox'
-import { CLIENT_ERRORS, STORE_ERRORS } from '../errors.js'
+import { errors, type Seen } from '../errors.js'
 import { ISSUE_TYPES, PAYLOADS, REQUEST_ID_PATTERN } from './protocol.js'
 
 /** The actions of protocol version 1 (shared/spec/protocol.md); those not in PAYLOADS come later. */
@@ -48,15 +48,34 @@ function fieldsTable(payload: TObject): string {
   ].join('\n')
 }
 
-function errorsTable(): string {
-  const rows = CLIENT_ERRORS.map((E) => {
-    const e = new E()
-    return `| ${e.statusCode} | \`${e.code}\` | ${e.message.replaceAll('%s', '…').replaceAll('%d', 'N')} |`
-  })
-  for (const [code, { status, meaning }] of Object.entries(STORE_ERRORS)) {
-    rows.push(`| ${status} | \`${code}\` | The conversation store failed: ${meaning} |`)
-  }
-  return ['| code | type | message |', '| --- | --- | --- |', ...rows, ''].join('\n')
+/** The error table's groups, by where an error shows, in the order the document lists them. */
+const SEEN: Record<Seen, string> = {
+  frame: 'In `error` frames (`status` is `error.code`, the code is `error.type`):',
+  upgrade: 'Refusals of the WebSocket upgrade, as a plain HTTP response (logged as `upgrade refused`):',
+  log: 'In log lines only (`error.type`), never sent to a client:',
+  exit: 'At start-up, before anything listens (the process exits):',
+}
+
+function errorsTables(): string {
+  return (Object.keys(SEEN) as Seen[])
+    .map((seen) => {
+      const rows = Object.entries(errors)
+        .filter(([, E]) => E.seen === seen)
+        .map(([code, E]) => {
+          const e = new E()
+          const message = e.message.replaceAll('%s', '…').replaceAll('%d', 'N')
+          return `| ${e.statusCode} | \`${code}\` | ${message} | ${E.doc} |`
+        })
+      return [
+        SEEN[seen],
+        '',
+        '| status | code | message | meaning |',
+        '| --- | --- | --- | --- |',
+        ...rows,
+        '',
+      ].join('\n')
+    })
+    .join('\n')
 }
 
 export function renderProtocolDoc(): string {
@@ -149,7 +168,7 @@ Every frame carries \`request_id\` and \`status\`:
 words a user can act on, \`error.data\` details (\`validation_errors\`, \`upstream_status\`,
 \`upstream_message\`). Secrets never appear in an error frame.
 
-${errorsTable()}
+${errorsTables()}
 ## Conversations
 
 A conversation belongs to the principal that created it (the API key's \`name\`; \`anonymous\` when
