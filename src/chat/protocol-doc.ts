@@ -201,13 +201,7 @@ function serverFrames(): string {
   const results = [
     '| action | result |',
     '| --- | --- |',
-    ...Object.entries(RESULTS).map(([action, schema]) => {
-      const required = new Set<string>(schema.required ?? [])
-      const fields = Object.entries(schema.properties as Record<string, TSchema>).map(
-        ([name, field]) => `\`${name}\`${required.has(name) ? '' : ' (optional)'}: ${typeName(field)}`,
-      )
-      return `| \`${action}\` | ${fields.join(', ')} |`
-    }),
+    ...Object.entries(RESULTS).map(([action, schema]) => `| \`${action}\` | ${resultFields(schema)} |`),
     '',
   ].join('\n')
   const named = new Map<string, TSchema>()
@@ -225,6 +219,22 @@ function serverFrames(): string {
     section('`cancelled`', CancelledFrame),
     `### Objects in results and errors\n\n${views}`,
   ].join('\n')
+}
+
+/** What an action is answered, from RESULTS (Server frames has the objects). */
+function answerOf(action: string): string {
+  if (!Object.hasOwn(RESULTS, action)) {
+    return 'Answered with `processing`, `chunk` frames, then `complete` with the metadata of a chat (Server frames).'
+  }
+  return `Answered with \`complete\`: \`"result"\` has ${resultFields(RESULTS[action as keyof typeof RESULTS])}.`
+}
+
+/** A result's fields in words: `tools`: array of tool, `description` (optional): string. */
+function resultFields(schema: TObject): string {
+  const required = new Set<string>(schema.required ?? [])
+  return Object.entries(schema.properties)
+    .map(([name, field]) => `\`${name}\`${required.has(name) ? '' : ' (optional)'}: ${typeName(field)}`)
+    .join(', ')
 }
 
 /** The error table's groups, by where an error shows, in the order the document lists them. */
@@ -261,7 +271,7 @@ export function renderProtocolDoc(): string {
   const actions = Object.entries(PAYLOADS)
     .map(
       ([name, payload]) =>
-        `### \`${name}\`\n\n${String(payload.description ?? '')}\n\n${fieldsTable(payload)}`,
+        `### \`${name}\`\n\n${String(payload.description ?? '')}\n\n${fieldsTable(payload)}\n${answerOf(name)}\n`,
     )
     .join('\n')
   return `# WebSocket chat protocol, version 1

@@ -93,20 +93,16 @@ export const CancelPayload = Type.Object(
   {
     ...strict,
     description:
-      'Stops that request: a `chat`\'s LLM stream is aborted, a `get_prompt` or `read_resource` is cancelled on its MCP server, and the request ends `cancelled`; answered `{"cancelled": true}`.',
+      "Stops that request: a `chat`'s LLM stream is aborted, a `get_prompt` or `read_resource` is cancelled on its MCP server, and the request ends `cancelled`.",
   },
 )
-export const PingPayload = Type.Object(
-  {},
-  { ...strict, description: 'Answered `complete` with `{"pong": true}`.' },
-)
+export const PingPayload = Type.Object({}, { ...strict, description: 'Checks that the connection is alive.' })
 
 export const ListToolsPayload = Type.Object(
   {},
   {
     ...strict,
-    description:
-      'Every tool of every connected MCP server, as the LLM sees it; answered `{"tools": [{"name", "server", "description", "input_schema", "annotations"}]}`.',
+    description: 'Every tool of every connected MCP server, as the LLM sees it.',
   },
 )
 
@@ -114,21 +110,19 @@ export const ListPromptsPayload = Type.Object(
   {},
   {
     ...strict,
-    description:
-      'Every prompt of every connected MCP server; answered `{"prompts": [{"server", "name", "description", "arguments": [{"name", "description", "required"}]}]}`.',
+    description: 'Every prompt of every connected MCP server.',
   },
 )
 export const GetPromptPayload = Type.Object(PromptRef.properties, {
   ...strict,
   description:
-    'The prompt\'s messages, as the server gives them; answered `{"messages": [{"role", "content"}], "description"}`. Unknown server or prompt: 404; a required argument missing: 400.',
+    "The prompt's messages, as the server gives them. Unknown server or prompt: 404; a required argument missing: 400.",
 })
 export const ListResourcesPayload = Type.Object(
   {},
   {
     ...strict,
-    description:
-      'Every resource and resource template of every connected MCP server; answered `{"resources": [{"server", "uri", "name", "mime_type", "description"} or {"server", "uri_template", "name", "mime_type", "description"}]}`.',
+    description: 'Every resource and resource template of every connected MCP server.',
   },
 )
 export const ReadResourcePayload = Type.Object(
@@ -145,7 +139,7 @@ export const ReadResourcePayload = Type.Object(
   {
     ...strict,
     description:
-      'The resource\'s contents, as the server gives them; answered `{"contents": [{"uri", "mimeType", "text" or "blob"}]}`. Unknown: 404; offered by several servers and no `server`: 400.',
+      "The resource's contents, as the server gives them. Unknown: 404; offered by several servers and no `server`: 400.",
   },
 )
 
@@ -165,8 +159,7 @@ export const ListConversationsPayload = Type.Object(
   },
   {
     ...strict,
-    description:
-      'This principal\'s conversations, newest first; answered `{"conversations": [{"id", "created", "updated", "title"}]}` (title: the first user text, cut).',
+    description: "This principal's conversations, newest first.",
   },
 )
 export const GetHistoryPayload = Type.Object(
@@ -185,8 +178,7 @@ export const GetHistoryPayload = Type.Object(
   },
   {
     ...strict,
-    description:
-      'The conversation\'s events in `seq` order; answered `{"events": [...]}` (fields: id, conversation_id, seq, timestamp, type, role, content, tool_calls, tool_call_id, request_id, model, usage, token_count, status). Unknown or not yours: 404.',
+    description: "The conversation's events in `seq` order. Unknown or not yours: 404.",
   },
 )
 
