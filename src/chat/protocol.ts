@@ -617,6 +617,8 @@ export const RESULTS = {
   get_history: Type.Object({ events: Type.Array(EventView) }, strict),
   ping: Type.Object({ pong: Type.Literal(true) }, strict),
 } satisfies Record<Exclude<Action, 'chat'>, TObject>
+/** What action A answers, typed: for the module of non-chat actions to build. */
+export type ActionResult<A extends keyof typeof RESULTS> = Static<(typeof RESULTS)[A]>
 
 // ---- the frames ----
 
