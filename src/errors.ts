@@ -1,179 +1,319 @@
-// Every error the platform reports, in one place. The code (also sent as `error.type` in error
-// frames and logged as `error.type`) is stable: documented in README, never reused. The status is
-// the protocol's HTTP-style number (protocol.md, Errors).
-import createError from '@fastify/error'
+// Every code the platform emits, in one table: the key is the code (sent as `error.type` in error
+// frames and logged as `error.type`), each entry made with @fastify/error (code, message template,
+// status) and documented in one line. Codes are stable and never reused; docs/protocol.md lists
+// them, rendered from this table (test/errors.test.ts pins the count and checks each is documented).
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
-export const InvalidFrameError = createError<[string]>('INVALID_FRAME', 'Invalid frame: %s', 400)
-export const ValidationFailedError = createError('VALIDATION_FAILED', 'Parameter validation failed', 400)
-export const ConversationNotFoundError = createError<[string]>(
-  'CONVERSATION_NOT_FOUND',
-  "Conversation '%s' not found",
-  404,
-)
-export const RequestNotFoundError = createError<[string]>(
-  'REQUEST_NOT_FOUND',
-  "No running request '%s' on this connection",
-  404,
-)
-export const RequestInProgressError = createError<[string]>(
-  'REQUEST_IN_PROGRESS',
-  "A request with request_id '%s' is still running",
-  409,
-)
-export const ConversationBusyError = createError<[string]>(
-  'CONVERSATION_BUSY',
-  "Conversation '%s' already has a turn running; wait for it to finish",
-  409,
-)
-export const InputTooLargeError = createError<[number, number]>(
-  'INPUT_TOO_LARGE',
-  'The text has %d characters; the limit is %d',
-  413,
-)
-export const ContextTooLargeError = createError<[number, number, number]>(
-  'CONTEXT_TOO_LARGE',
-  'The message takes %d tokens; with the system prompt and tool schemas (%d more) that exceeds the context budget of %d tokens',
-  413,
-)
-export const AttachmentsTooLargeError = createError<[number, number]>(
-  'ATTACHMENTS_TOO_LARGE',
-  'The attached prompt and resources have %d characters; a context budget of %d tokens cannot hold them',
-  413,
-)
-export const AttachmentsNotFetchedError = createError<[string]>(
-  'ATTACHMENTS_NOT_FETCHED',
-  "The request '%s' was still running when it was sent again, so its prompt and resources were not fetched; that attempt has ended unfinished since: send it again",
-  503,
-)
-export const InternalError = createError('INTERNAL', 'Internal error', 500)
-export const LlmUpstreamError = createError<[string]>(
-  'LLM_UPSTREAM_ERROR',
-  'The LLM provider answered with an error: %s',
-  502,
-)
-export const LlmStreamBrokenError = createError<[string]>(
-  'LLM_STREAM_BROKEN',
-  'The LLM provider broke off the answer: %s',
-  502,
-)
-export const LlmBadResponseError = createError<[string]>(
-  'LLM_BAD_RESPONSE',
-  'The LLM provider sent a reply that could not be read: %s',
-  502,
-)
-export const LlmTimeoutError = createError<[number]>(
-  'LLM_TIMEOUT',
-  'The LLM provider sent nothing for %d seconds',
-  504,
-)
-export const McpServerNotFoundError = createError<[string]>(
-  'MCP_SERVER_NOT_FOUND',
-  "No MCP server named '%s' is configured",
-  404,
-)
-export const PromptNotFoundError = createError<[string, string]>(
-  'PROMPT_NOT_FOUND',
-  "The MCP server '%s' has no prompt '%s'",
-  404,
-)
-export const ResourceNotFoundError = createError<[string]>(
-  'RESOURCE_NOT_FOUND',
-  "No connected MCP server has the resource '%s'",
-  404,
-)
-export const ResourceAmbiguousError = createError<[string, string]>(
-  'RESOURCE_AMBIGUOUS',
-  "The resource '%s' is offered by several MCP servers (%s); name one with `server`",
-  400,
-)
-export const McpRequestRefusedError = createError<[string, string]>(
-  'MCP_REQUEST_REFUSED',
-  "The MCP server '%s' refused the request: %s",
-  400,
-)
-export const McpRequestFailedError = createError<[string, string]>(
-  'MCP_REQUEST_FAILED',
-  "The MCP server '%s' answered with an error: %s",
-  502,
-)
-export const McpServerUnavailableError = createError<[string, string]>(
-  'MCP_SERVER_UNAVAILABLE',
-  "The MCP server '%s' is not connected (%s); try again later",
-  503,
-)
-export const McpTimeoutError = createError<[string, number]>(
-  'MCP_TIMEOUT',
-  "The MCP server '%s' did not answer within %d seconds",
-  504,
-)
-export const ShuttingDownError = createError(
-  'SHUTTING_DOWN',
-  'The server is shutting down; reconnect shortly',
-  503,
-)
+/**
+ * Where an error shows: in an `error` frame to the client, as the HTTP refusal of a WebSocket
+ * upgrade, only in log lines, or as the process's exit.
+ */
+export type Seen = 'frame' | 'upgrade' | 'log' | 'exit'
 
-/** Failures of the conversation store, by code: the store is unavailable (503) or was handed an invalid event (500, a bug). */
-export const STORE_ERRORS = {
-  STORE_CLOSED: { status: 503, meaning: 'the store is closed (the server is shutting down)' },
-  STORE_LOCK_TIMEOUT: { status: 503, meaning: 'the event log stayed locked by another process for too long' },
-  STORE_LOCK_COMPROMISED: {
-    status: 503,
-    meaning: 'the event log lock was lost mid-write; nothing was written',
-  },
-  STORE_WRITE_FAILED: { status: 503, meaning: 'the event log could not be written or synced' },
-  STORE_INVALID_EVENT: { status: 500, meaning: 'an event did not fit the event schema (a bug)' },
-} as const
-export type StoreErrorCode = keyof typeof STORE_ERRORS
+/** A table entry: `new errors.X(...args)` makes the error; `seen` and `doc` document it. */
+export type PlatformErrorConstructor<A extends unknown[] = unknown[]> = FastifyErrorConstructor<
+  ErrorFields,
+  A
+> & { readonly seen: Seen; readonly doc: string }
 
-export class StoreError extends Error implements PlatformError {
-  readonly statusCode: number
-  constructor(
-    readonly code: StoreErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.name = 'StoreError'
-    this.statusCode = STORE_ERRORS[code].status
-  }
+/** What every error of the table carries besides a message (see PlatformError). */
+interface ErrorFields {
+  code: string
+  statusCode: number
+  data?: Record<string, unknown>
 }
 
-/** `error.type` of the MCP registry's log lines about a server's connection (not sent to clients). */
-export const MCP_SERVER_ERRORS = {
-  MCP_CONNECT_FAILED: 'an attempt to connect (spawn or reach, initialize, list tools) failed',
-  MCP_SERVER_LOST: 'a connected server went away: its process ended, or a remote one stopped answering',
-  MCP_SESSION_EXPIRED: 'a remote server no longer knows our session (HTTP 404); a new one is started',
-  MCP_LIST_REFRESH_FAILED: "a server's tools, prompts or resources could not be listed",
-} as const
-export type McpServerErrorCode = keyof typeof MCP_SERVER_ERRORS
+/** One entry: `status` is the protocol's HTTP-style number (protocol.md, Errors). */
+function define<A extends unknown[] = []>(
+  code: string,
+  message: string,
+  status: number,
+  seen: Seen,
+  doc: string,
+): PlatformErrorConstructor<A> {
+  const constructor = createError<A>(code, message, status) as FastifyErrorConstructor<ErrorFields, A>
+  return Object.assign(constructor, { seen, doc })
+}
 
-/** Every error a client can receive, in the order the docs list them. */
-export const CLIENT_ERRORS = [
-  InvalidFrameError,
-  ValidationFailedError,
-  ConversationNotFoundError,
-  RequestNotFoundError,
-  RequestInProgressError,
-  ConversationBusyError,
-  InputTooLargeError,
-  InternalError,
-  LlmUpstreamError,
-  LlmStreamBrokenError,
-  LlmBadResponseError,
-  ShuttingDownError,
-  LlmTimeoutError,
-  ContextTooLargeError,
-  AttachmentsTooLargeError,
-  AttachmentsNotFetchedError,
-  McpServerNotFoundError,
-  PromptNotFoundError,
-  ResourceNotFoundError,
-  ResourceAmbiguousError,
-  McpRequestRefusedError,
-  McpRequestFailedError,
-  McpServerUnavailableError,
-  McpTimeoutError,
-] as const
+export const errors = {
+  // ---- the client's frame ----
+  INVALID_FRAME: define<[string]>(
+    'INVALID_FRAME',
+    'Invalid frame: %s',
+    400,
+    'frame',
+    'The frame is binary, not JSON, or not a JSON object; its `request_id` cannot be read, so the error carries `"request_id": null`.',
+  ),
+  VALIDATION_FAILED: define(
+    'VALIDATION_FAILED',
+    'Parameter validation failed',
+    400,
+    'frame',
+    "The frame or its payload does not fit the action's schema (or a prompt lacks a required argument); `data.validation_errors` lists every offending field.",
+  ),
+  REQUEST_NOT_FOUND: define<[string]>(
+    'REQUEST_NOT_FOUND',
+    "No running request '%s' on this connection",
+    404,
+    'frame',
+    '`cancel` names a `target_request_id` that is not running on this connection.',
+  ),
+  REQUEST_IN_PROGRESS: define<[string]>(
+    'REQUEST_IN_PROGRESS',
+    "A request with request_id '%s' is still running",
+    409,
+    'frame',
+    'A request with this `request_id` is still running, on this or another connection or process.',
+  ),
+  // ---- conversations and chat turns ----
+  CONVERSATION_NOT_FOUND: define<[string]>(
+    'CONVERSATION_NOT_FOUND',
+    "Conversation '%s' not found",
+    404,
+    'frame',
+    'The conversation does not exist, or belongs to another principal (the two are not told apart).',
+  ),
+  CONVERSATION_BUSY: define<[string]>(
+    'CONVERSATION_BUSY',
+    "Conversation '%s' already has a turn running; wait for it to finish",
+    409,
+    'frame',
+    'The conversation already has a turn running: one turn at a time per conversation.',
+  ),
+  INPUT_TOO_LARGE: define<[number, number]>(
+    'INPUT_TOO_LARGE',
+    'The text has %d characters; the limit is %d',
+    413,
+    'frame',
+    'The chat `text` is longer than `chat.service.max_input_chars`.',
+  ),
+  CONTEXT_TOO_LARGE: define<[number, number, number]>(
+    'CONTEXT_TOO_LARGE',
+    'The message takes %d tokens; with the system prompt and tool schemas (%d more) that exceeds the context budget of %d tokens',
+    413,
+    'frame',
+    'The message with the system prompt and tool schemas cannot fit the context budget whatever the history; `data` has the token counts.',
+  ),
+  ATTACHMENTS_TOO_LARGE: define<[number, number]>(
+    'ATTACHMENTS_TOO_LARGE',
+    'The attached prompt and resources have %d characters; a context budget of %d tokens cannot hold them',
+    413,
+    'frame',
+    "The chat's attached prompt and resources are too large for the context budget.",
+  ),
+  ATTACHMENTS_NOT_FETCHED: define<[string]>(
+    'ATTACHMENTS_NOT_FETCHED',
+    "The request '%s' was still running when it was sent again, so its prompt and resources were not fetched; that attempt has ended unfinished since: send it again",
+    503,
+    'frame',
+    'A resent chat with attachments raced its own earlier attempt; sending it again runs it.',
+  ),
+  // ---- the LLM provider ----
+  LLM_UPSTREAM_ERROR: define<[string]>(
+    'LLM_UPSTREAM_ERROR',
+    'The LLM provider answered with an error: %s',
+    502,
+    'frame',
+    'The LLM provider answered with an error status, or could not be reached; `data` has `upstream_status`, `upstream_message`.',
+  ),
+  LLM_STREAM_BROKEN: define<[string]>(
+    'LLM_STREAM_BROKEN',
+    'The LLM provider broke off the answer: %s',
+    502,
+    'frame',
+    'The LLM provider broke off mid-answer (connection lost, or an error event in the stream).',
+  ),
+  LLM_BAD_RESPONSE: define<[string]>(
+    'LLM_BAD_RESPONSE',
+    'The LLM provider sent a reply that could not be read: %s',
+    502,
+    'frame',
+    'The LLM provider sent a reply the platform could not read.',
+  ),
+  LLM_TIMEOUT: define<[number]>(
+    'LLM_TIMEOUT',
+    'The LLM provider sent nothing for %d seconds',
+    504,
+    'frame',
+    'The LLM provider sent nothing for `llm.request.timeout` seconds.',
+  ),
+  // ---- MCP servers, asked on the client's behalf ----
+  MCP_SERVER_NOT_FOUND: define<[string]>(
+    'MCP_SERVER_NOT_FOUND',
+    "No MCP server named '%s' is configured",
+    404,
+    'frame',
+    'The request names an MCP server that is not configured.',
+  ),
+  PROMPT_NOT_FOUND: define<[string, string]>(
+    'PROMPT_NOT_FOUND',
+    "The MCP server '%s' has no prompt '%s'",
+    404,
+    'frame',
+    'The MCP server has no prompt of that name.',
+  ),
+  RESOURCE_NOT_FOUND: define<[string]>(
+    'RESOURCE_NOT_FOUND',
+    "No connected MCP server has the resource '%s'",
+    404,
+    'frame',
+    'No connected MCP server lists the resource or has a template matching it.',
+  ),
+  RESOURCE_AMBIGUOUS: define<[string, string]>(
+    'RESOURCE_AMBIGUOUS',
+    "The resource '%s' is offered by several MCP servers (%s); name one with `server`",
+    400,
+    'frame',
+    'Several MCP servers offer the resource and the request names none.',
+  ),
+  MCP_REQUEST_REFUSED: define<[string, string]>(
+    'MCP_REQUEST_REFUSED',
+    "The MCP server '%s' refused the request: %s",
+    400,
+    'frame',
+    'The MCP server refused the request as invalid (JSON-RPC invalid params); `data` has its error.',
+  ),
+  MCP_REQUEST_FAILED: define<[string, string]>(
+    'MCP_REQUEST_FAILED',
+    "The MCP server '%s' answered with an error: %s",
+    502,
+    'frame',
+    'The MCP server answered with an error; `data` has its JSON-RPC error.',
+  ),
+  MCP_SERVER_UNAVAILABLE: define<[string, string]>(
+    'MCP_SERVER_UNAVAILABLE',
+    "The MCP server '%s' is not connected (%s); try again later",
+    503,
+    'frame',
+    'The MCP server the request needs is not connected, or went away during the request.',
+  ),
+  MCP_TIMEOUT: define<[string, number]>(
+    'MCP_TIMEOUT',
+    "The MCP server '%s' did not answer within %d seconds",
+    504,
+    'frame',
+    'The MCP server did not answer in time.',
+  ),
+  // ---- the conversation store (reach the client as the error of the request that hit them) ----
+  STORE_CLOSED: define<[string]>(
+    'STORE_CLOSED',
+    'The conversation store failed: %s',
+    503,
+    'frame',
+    'The store is closed: the server is shutting down.',
+  ),
+  STORE_LOCK_TIMEOUT: define<[string]>(
+    'STORE_LOCK_TIMEOUT',
+    'The conversation store failed: %s',
+    503,
+    'frame',
+    'The event log stayed locked by another process for too long.',
+  ),
+  STORE_LOCK_COMPROMISED: define<[string]>(
+    'STORE_LOCK_COMPROMISED',
+    'The conversation store failed: %s',
+    503,
+    'frame',
+    'The event log lock was lost mid-write; nothing was written.',
+  ),
+  STORE_WRITE_FAILED: define<[string]>(
+    'STORE_WRITE_FAILED',
+    'The conversation store failed: %s',
+    503,
+    'frame',
+    'The event log could not be written or synced.',
+  ),
+  STORE_INVALID_EVENT: define<[string]>(
+    'STORE_INVALID_EVENT',
+    'The conversation store failed: %s',
+    500,
+    'frame',
+    'An event did not fit the event schema: a bug.',
+  ),
+  // ---- the process ----
+  SHUTTING_DOWN: define(
+    'SHUTTING_DOWN',
+    'The server is shutting down; reconnect shortly',
+    503,
+    'frame',
+    'The server is shutting down: running requests end with it, new ones are refused (an upgrade then gets a plain HTTP 503).',
+  ),
+  INTERNAL: define(
+    'INTERNAL',
+    'Internal error',
+    500,
+    'frame',
+    'A bug: logged with its stack under this code, answered without one.',
+  ),
+  // ---- the upgrade (a plain HTTP refusal; logged as `upgrade refused`) ----
+  UNAUTHENTICATED: define<['Missing' | 'Invalid']>(
+    'UNAUTHENTICATED',
+    '%s API key (Authorization: Bearer KEY, or subprotocol bearer.KEY)',
+    401,
+    'upgrade',
+    'With `auth` configured, the upgrade carries no API key, or one that matches no configured key.',
+  ),
+  ORIGIN_NOT_ALLOWED: define<[string]>(
+    'ORIGIN_NOT_ALLOWED',
+    "Origin '%s' is not allowed",
+    403,
+    'upgrade',
+    "The browser's `Origin` is not in `websocket.allowed_origins`.",
+  ),
+  // ---- an MCP server's connection (the registry's log lines; /ready shows the state) ----
+  MCP_CONNECT_FAILED: define<[string, string]>(
+    'MCP_CONNECT_FAILED',
+    "Could not connect to the MCP server '%s': %s",
+    503,
+    'log',
+    'An attempt to connect (spawn or reach, initialize, list tools) failed; retried up to `mcp.connection.max_reconnect_attempts` times, with backoff.',
+  ),
+  MCP_SERVER_LOST: define<[string, string]>(
+    'MCP_SERVER_LOST',
+    "The MCP server '%s' went away: %s",
+    503,
+    'log',
+    'A connected server went away: its process ended, or a remote one stopped answering; reconnected as after a failed attempt.',
+  ),
+  MCP_SESSION_EXPIRED: define<[string]>(
+    'MCP_SESSION_EXPIRED',
+    "The MCP server '%s' no longer knows our session",
+    503,
+    'log',
+    'A remote server no longer knows our session (HTTP 404); a new one is started.',
+  ),
+  MCP_LIST_REFRESH_FAILED: define<[string, string]>(
+    'MCP_LIST_REFRESH_FAILED',
+    "The MCP server '%s' could not list its tools, prompts or resources: %s",
+    502,
+    'log',
+    "A server's prompts or resources (or, on `list_changed`, tools) could not be listed: at connect they count as none; on a refresh the previous list stays.",
+  ),
+  SHUTDOWN: define<[string]>(
+    'SHUTDOWN',
+    'Shutdown: %s',
+    500,
+    'log',
+    'The graceful shutdown was cut short: a second signal or error, or it took longer than its 5 s budget; the process exits 1.',
+  ),
+  FATAL: define<[string]>(
+    'FATAL',
+    'Fatal error: %s',
+    500,
+    'log',
+    'An uncaught exception or unhandled rejection: logged with its stack, then the server shuts down.',
+  ),
+  // ---- configuration ----
+  CONFIG_INVALID: define<[string]>(
+    'CONFIG_INVALID',
+    '%s',
+    500,
+    'exit',
+    'The configuration (config.yaml, servers_config.json, environment) is invalid: one line per problem on stderr, then exit 78 (EX_CONFIG).',
+  ),
+}
+
+export type ErrorCode = keyof typeof errors
 
 /** Shape shared by every error above: `code` is the stable name, `statusCode` the protocol number. */
 export interface PlatformError extends Error {
@@ -205,9 +345,8 @@ export interface ConfigProblem {
   message: string
 }
 
-/** Raised when configuration is invalid; the CLI prints each problem on one line and exits 78. */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID'
+/** Raised when configuration is invalid (CONFIG_INVALID); the CLI prints each problem on one line and exits 78. */
+export class ConfigError extends errors.CONFIG_INVALID {
   constructor(readonly problems: ConfigProblem[]) {
     super(problems.map(formatProblem).join('\n'))
     this.name = 'ConfigError'
@@ -220,3 +359,73 @@ export function formatProblem(p: ConfigProblem): string {
 
 /** EX_CONFIG from sysexits.h: the exit code for a configuration error. */
 export const EXIT_CONFIG = 78
+
+// ---- Aliases of the table under their former names. They go once every caller uses `errors`. ----
+
+export const InvalidFrameError = errors.INVALID_FRAME
+export const ValidationFailedError = errors.VALIDATION_FAILED
+export const ConversationNotFoundError = errors.CONVERSATION_NOT_FOUND
+export const RequestNotFoundError = errors.REQUEST_NOT_FOUND
+export const RequestInProgressError = errors.REQUEST_IN_PROGRESS
+export const ConversationBusyError = errors.CONVERSATION_BUSY
+export const InputTooLargeError = errors.INPUT_TOO_LARGE
+export const ContextTooLargeError = errors.CONTEXT_TOO_LARGE
+export const AttachmentsTooLargeError = errors.ATTACHMENTS_TOO_LARGE
+export const AttachmentsNotFetchedError = errors.ATTACHMENTS_NOT_FETCHED
+export const InternalError = errors.INTERNAL
+export const LlmUpstreamError = errors.LLM_UPSTREAM_ERROR
+export const LlmStreamBrokenError = errors.LLM_STREAM_BROKEN
+export const LlmBadResponseError = errors.LLM_BAD_RESPONSE
+export const LlmTimeoutError = errors.LLM_TIMEOUT
+export const McpServerNotFoundError = errors.MCP_SERVER_NOT_FOUND
+export const PromptNotFoundError = errors.PROMPT_NOT_FOUND
+export const ResourceNotFoundError = errors.RESOURCE_NOT_FOUND
+export const ResourceAmbiguousError = errors.RESOURCE_AMBIGUOUS
+export const McpRequestRefusedError = errors.MCP_REQUEST_REFUSED
+export const McpRequestFailedError = errors.MCP_REQUEST_FAILED
+export const McpServerUnavailableError = errors.MCP_SERVER_UNAVAILABLE
+export const McpTimeoutError = errors.MCP_TIMEOUT
+export const ShuttingDownError = errors.SHUTTING_DOWN
+
+const STORE_CODES = [
+  'STORE_CLOSED',
+  'STORE_LOCK_TIMEOUT',
+  'STORE_LOCK_COMPROMISED',
+  'STORE_WRITE_FAILED',
+  'STORE_INVALID_EVENT',
+] as const
+export type StoreErrorCode = (typeof STORE_CODES)[number]
+
+/** Former catalogue of the store's codes; the table's `statusCode` and `doc` say the same. */
+export const STORE_ERRORS = Object.fromEntries(
+  STORE_CODES.map((code) => [code, { status: new errors[code]('').statusCode, meaning: errors[code].doc }]),
+) as Record<StoreErrorCode, { status: number; meaning: string }>
+
+/** Former constructor of store errors: `new StoreError(code, detail, { cause })` is `new errors[code](detail, { cause })`. */
+export type StoreError = PlatformError & { code: StoreErrorCode }
+export const StoreError = function StoreError(
+  code: StoreErrorCode,
+  message: string,
+  options?: { cause?: unknown },
+): StoreError {
+  // @fastify/error takes a last `{ cause }` argument besides the template's.
+  const make = errors[code] as unknown as new (...args: unknown[]) => StoreError
+  return options ? new make(message, options) : new make(message)
+} as unknown as new (code: StoreErrorCode, message: string, options?: { cause?: unknown }) => StoreError
+
+const MCP_SERVER_CODES = [
+  'MCP_CONNECT_FAILED',
+  'MCP_SERVER_LOST',
+  'MCP_SESSION_EXPIRED',
+  'MCP_LIST_REFRESH_FAILED',
+] as const
+/** `error.type` of the MCP registry's log lines about a server's connection (not sent to clients). */
+export type McpServerErrorCode = (typeof MCP_SERVER_CODES)[number]
+export const MCP_SERVER_ERRORS = Object.fromEntries(
+  MCP_SERVER_CODES.map((code) => [code, errors[code].doc]),
+) as Record<McpServerErrorCode, string>
+
+/** Former list of the errors a client can receive: the entries seen in frames. */
+export const CLIENT_ERRORS: readonly PlatformErrorConstructor<never>[] = Object.values(errors).filter(
+  (e) => e.seen === 'frame',
+)

@@ -2,11 +2,14 @@
 // upgrade, so a refused client gets a plain HTTP 401/403 and no WebSocket ever exists.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { PlatformConfig } from '../config/types.js'
+import { errors, type PlatformError } from '../errors.js'
 
 export const ANONYMOUS = 'anonymous'
 const BEARER_PROTOCOL = 'bearer.'
 
-export type AuthResult = { ok: true; principal: string } | { ok: false; status: 401 | 403; message: string }
+/** A refusal carries its error (UNAUTHENTICATED or ORIGIN_NOT_ALLOWED) and, for the route, its status and message. */
+export type AuthResult =
+  { ok: true; principal: string } | { ok: false; status: 401 | 403; message: string; error: PlatformError }
 
 type Headers = Record<string, string | string[] | undefined>
 
@@ -23,23 +26,19 @@ export class Authenticator {
     const origin = first(headers.origin)
     // Browsers always send Origin; other clients may not, and cannot be told apart by it anyway.
     if (this.#origins && origin !== undefined && !this.#origins.has(origin)) {
-      return { ok: false, status: 403, message: `Origin '${origin}' is not allowed` }
+      return refusal(new errors.ORIGIN_NOT_ALLOWED(origin))
     }
     if (!this.#keys) return { ok: true, principal: ANONYMOUS }
     const key = keyOf(headers)
-    if (key === undefined) {
-      return {
-        ok: false,
-        status: 401,
-        message: 'Missing API key (Authorization: Bearer KEY, or subprotocol bearer.KEY)',
-      }
-    }
+    if (key === undefined) return refusal(new errors.UNAUTHENTICATED('Missing'))
     const given = digest(key)
     const match = this.#keys.find((k) => timingSafeEqual(k.digest, given))
-    return match
-      ? { ok: true, principal: match.name }
-      : { ok: false, status: 401, message: 'Invalid API key' }
+    return match ? { ok: true, principal: match.name } : refusal(new errors.UNAUTHENTICATED('Invalid'))
   }
+}
+
+function refusal(error: PlatformError): AuthResult {
+  return { ok: false, status: error.statusCode as 401 | 403, message: error.message, error }
 }
 
 /**

@@ -1,22 +1,21 @@
-// Renders docs/protocol.md from the protocol's TypeBox schemas and the error catalogue, so the
+// Renders docs/protocol.md from the protocol's TypeBox schemas and the error table (src/errors.ts), so the
 // documentation cannot drift from what the server checks (test/protocol-doc.test.ts compares).
-import type { TObject, TSchema } from '@sinclair/typebox'
-import { CLIENT_ERRORS, STORE_ERRORS } from '../errors.js'
-import { ISSUE_TYPES, PAYLOADS, REQUEST_ID_PATTERN } from './protocol.js'
-
-/** The actions of protocol version 1 (shared/spec/protocol.md); those not in PAYLOADS come later. */
-const PROTOCOL_V1_ACTIONS = [
-  'chat',
-  'cancel',
-  'list_tools',
-  'list_prompts',
-  'get_prompt',
-  'list_resources',
-  'read_resource',
-  'list_conversations',
-  'get_history',
-  'ping',
-]
+import { Kind, type TObject, type TSchema } from '@sinclair/typebox'
+import { errors, type Seen } from '../errors.js'
+import {
+  ActionCompleteFrame,
+  CancelledFrame,
+  ChatCompleteFrame,
+  ChunkFrame,
+  CHUNKS,
+  ErrorFrame,
+  FINISH_REASONS,
+  ISSUE_TYPES,
+  PAYLOADS,
+  ProcessingFrame,
+  REQUEST_ID_PATTERN,
+  RESULTS,
+} from './protocol.js'
 
 function typeOf(schema: TSchema): string {
   const type = schema.type as string | undefined
@@ -48,24 +47,231 @@ function fieldsTable(payload: TObject): string {
   ].join('\n')
 }
 
-function errorsTable(): string {
-  const rows = CLIENT_ERRORS.map((E) => {
-    const e = new E()
-    return `| ${e.statusCode} | \`${e.code}\` | ${e.message.replaceAll('%s', '…').replaceAll('%d', 'N')} |`
+/**
+ * The frames shown at the head of "Server frames", each with the action it answers:
+ * test/protocol-frames.test.ts checks that they fit the schemas.
+ */
+export const SERVER_FRAME_EXAMPLES: [frame: unknown, action: string][] = [
+  [{ request_id: 'r1', status: 'processing', metadata: { conversation_id: 'c-…' } }, 'chat'],
+  [{ request_id: 'r1', status: 'chunk', chunk: { type: 'text', data: 'Hel' } }, 'chat'],
+  [
+    {
+      request_id: 'r1',
+      status: 'chunk',
+      chunk: {
+        type: 'tool_call',
+        data: { id: 'call_1', name: 'demo__add', server: 'demo', arguments: { a: 1, b: 2 } },
+      },
+    },
+    'chat',
+  ],
+  [
+    {
+      request_id: 'r1',
+      status: 'chunk',
+      chunk: {
+        type: 'progress',
+        data: { id: 'call_1', name: 'demo__add', progress: 1, total: 2, message: 'step 1 of 2' },
+      },
+    },
+    'chat',
+  ],
+  [
+    {
+      request_id: 'r1',
+      status: 'chunk',
+      chunk: {
+        type: 'tool_result',
+        data: { id: 'call_1', name: 'demo__add', is_error: false, content: '3' },
+      },
+    },
+    'chat',
+  ],
+  [
+    {
+      request_id: 'r1',
+      status: 'complete',
+      metadata: {
+        conversation_id: 'c-…',
+        model: '…',
+        tokens: 42,
+        usage: { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 },
+        finish_reason: 'stop',
+        tool_hops: 1,
+        duration_ms: 812,
+      },
+    },
+    'chat',
+  ],
+  [{ request_id: 'r1', status: 'cancelled', metadata: { conversation_id: 'c-…' } }, 'chat'],
+  [
+    {
+      request_id: 'r1',
+      status: 'error',
+      error: { code: 409, type: 'CONVERSATION_BUSY', message: '…' },
+    },
+    'chat',
+  ],
+  [{ request_id: 'p1', status: 'complete', result: { pong: true } }, 'ping'],
+]
+
+/** JSON on one line, spaced as people write it: `{"a": 1, "b": [2, 3]}`. */
+function jsonLine(value: unknown): string {
+  return JSON.stringify(value, null, 1)
+    .replace(/([{[])\n\s*/g, '$1')
+    .replace(/\n\s*([}\]])/g, '$1')
+    .replace(/,\n\s*/g, ', ')
+}
+
+/** A schema's type in words: `string or null`, `array of tool`, `"text"`. Named views by their title. */
+function typeName(schema: TSchema): string {
+  if (typeof schema.title === 'string') return schema.title
+  if (schema.anyOf) return (schema.anyOf as TSchema[]).map(typeName).join(' or ')
+  if (schema.const !== undefined) return `\`${JSON.stringify(schema.const)}\``
+  if (schema.type === 'array') return `array of ${typeName(schema.items as TSchema)}`
+  if (typeof schema.type === 'string') return schema.type
+  return schema[Kind] === 'Unknown' ? 'any' : 'object'
+}
+
+/** Rows for an object's fields, its inline objects' fields after it (`metadata.conversation_id`). */
+function fieldRows(object: TObject, prefix = ''): string[][] {
+  const required = new Set(object.required ?? [])
+  return Object.entries(object.properties).flatMap(([name, schema]) => {
+    const row = [
+      `\`${prefix}${name}\``,
+      typeName(schema),
+      required.has(name) ? 'yes' : 'no',
+      String(schema.description ?? ''),
+    ]
+    const inline = (s: TSchema): boolean =>
+      s.type === 'object' && s.properties !== undefined && s.title === undefined
+    if (inline(schema)) return [row, ...fieldRows(schema as TObject, `${prefix}${name}.`)]
+    const items = schema.items as TSchema | undefined
+    if (items && inline(items)) return [row, ...fieldRows(items as TObject, `${prefix}${name}[].`)]
+    return [row]
   })
-  for (const [code, { status, meaning }] of Object.entries(STORE_ERRORS)) {
-    rows.push(`| ${status} | \`${code}\` | The conversation store failed: ${meaning} |`)
+}
+
+/** A table of an object's fields; the meaning column only when some field has one. */
+function serverFieldsTable(object: TObject, prefix = ''): string {
+  const rows = fieldRows(object, prefix)
+  const meaning = rows.some((r) => r[3])
+  const head = meaning ? ['field', 'type', 'always', 'meaning'] : ['field', 'type', 'always']
+  return [head, head.map(() => '---'), ...rows.map((r) => (meaning ? r : r.slice(0, 3)))]
+    .map((cells) => `| ${cells.join(' | ')} |`)
+    .concat('')
+    .join('\n')
+}
+
+/** The named objects (titled schemas) under a schema, each to be documented once. */
+function viewsOf(schema: TSchema, found: Map<string, TSchema>): Map<string, TSchema> {
+  const title = typeof schema.title === 'string' ? schema.title : undefined
+  const named = schema.type === 'object' || schema.anyOf !== undefined
+  if (title && named && !found.has(title)) found.set(title, schema)
+  const children = [
+    ...Object.values((schema.properties ?? {}) as Record<string, TSchema>),
+    ...((schema.anyOf ?? []) as TSchema[]),
+    ...(schema.items ? [schema.items as TSchema] : []),
+  ]
+  for (const child of children) viewsOf(child, found)
+  return found
+}
+
+/** A named object's table; a union's, one table per variant. */
+function viewTable(schema: TSchema): string {
+  if (schema.anyOf) return (schema.anyOf as TObject[]).map((v) => serverFieldsTable(v)).join('\nor\n\n')
+  return serverFieldsTable(schema as TObject)
+}
+
+function serverFrames(): string {
+  const section = (title: string, schema: TObject, extra = '') =>
+    `### ${title}\n\n${String(schema.description ?? '')}\n\n${serverFieldsTable(schema)}${extra}`
+  const chunks = Object.entries(CHUNKS)
+    .map(
+      ([type, schema]) =>
+        `#### chunk \`${type}\`\n\n${String(schema.description ?? '')}\n\n${serverFieldsTable(schema, 'chunk.')}`,
+    )
+    .join('\n')
+  const finish = [
+    '| finish_reason | meaning |',
+    '| --- | --- |',
+    ...Object.entries(FINISH_REASONS).map(([reason, meaning]) => `| \`${reason}\` | ${meaning} |`),
+    '',
+  ].join('\n')
+  const results = [
+    '| action | result |',
+    '| --- | --- |',
+    ...Object.entries(RESULTS).map(([action, schema]) => `| \`${action}\` | ${resultFields(schema)} |`),
+    '',
+  ].join('\n')
+  const named = new Map<string, TSchema>()
+  for (const result of Object.values(RESULTS)) viewsOf(result, named)
+  viewsOf(ErrorFrame, named)
+  const views = [...named.entries()]
+    .map(([title, schema]) => `#### ${title}\n\n${String(schema.description ?? '')}\n\n${viewTable(schema)}`)
+    .join('\n')
+  return [
+    section('`processing`', ProcessingFrame),
+    section('`chunk`', ChunkFrame, `\n${chunks}`),
+    section('`complete` of a chat', ChatCompleteFrame, `\n${finish}`),
+    section('`complete` of other actions', ActionCompleteFrame, `\n${results}`),
+    section('`error`', ErrorFrame),
+    section('`cancelled`', CancelledFrame),
+    `### Objects in results and errors\n\n${views}`,
+  ].join('\n')
+}
+
+/** What an action is answered, from RESULTS (Server frames has the objects). */
+function answerOf(action: string): string {
+  if (!Object.hasOwn(RESULTS, action)) {
+    return 'Answered with `processing`, `chunk` frames, then `complete` with the metadata of a chat (Server frames).'
   }
-  return ['| code | type | message |', '| --- | --- | --- |', ...rows, ''].join('\n')
+  return `Answered with \`complete\`: \`"result"\` has ${resultFields(RESULTS[action as keyof typeof RESULTS])}.`
+}
+
+/** A result's fields in words: `tools`: array of tool, `description` (optional): string. */
+function resultFields(schema: TObject): string {
+  const required = new Set<string>(schema.required ?? [])
+  return Object.entries(schema.properties)
+    .map(([name, field]) => `\`${name}\`${required.has(name) ? '' : ' (optional)'}: ${typeName(field)}`)
+    .join(', ')
+}
+
+/** The error table's groups, by where an error shows, in the order the document lists them. */
+const SEEN: Record<Seen, string> = {
+  frame: 'In `error` frames (`status` is `error.code`, the code is `error.type`):',
+  upgrade: 'Refusals of the WebSocket upgrade, as a plain HTTP response (logged as `upgrade refused`):',
+  log: 'In log lines only (`error.type`), never sent to a client:',
+  exit: 'At start-up, before anything listens (the process exits):',
+}
+
+function errorsTables(): string {
+  return (Object.keys(SEEN) as Seen[])
+    .map((seen) => {
+      const rows = Object.entries(errors)
+        .filter(([, E]) => E.seen === seen)
+        .map(([code, E]) => {
+          const e = new E()
+          const message = e.message.replaceAll('%s', '…').replaceAll('%d', 'N')
+          return `| ${e.statusCode} | \`${code}\` | ${message} | ${E.doc} |`
+        })
+      return [
+        SEEN[seen],
+        '',
+        '| status | code | message | meaning |',
+        '| --- | --- | --- | --- |',
+        ...rows,
+        '',
+      ].join('\n')
+    })
+    .join('\n')
 }
 
 export function renderProtocolDoc(): string {
-  const served = Object.keys(PAYLOADS)
-  const later = PROTOCOL_V1_ACTIONS.filter((a) => !served.includes(a))
   const actions = Object.entries(PAYLOADS)
     .map(
       ([name, payload]) =>
-        `### \`${name}\`\n\n${String(payload.description ?? '')}\n\n${fieldsTable(payload)}`,
+        `### \`${name}\`\n\n${String(payload.description ?? '')}\n\n${fieldsTable(payload)}\n${answerOf(name)}\n`,
     )
     .join('\n')
   return `# WebSocket chat protocol, version 1
@@ -107,49 +313,38 @@ ${Object.entries(ISSUE_TYPES)
 
 ## Actions
 
-${actions}${later.length ? `\nNot served by this version yet (answered as an unknown action): ${later.map((a) => `\`${a}\``).join(', ')}.\n` : ''}
+${actions}
 ## Server frames
 
-Every frame carries \`request_id\` and \`status\`:
+Every frame is one JSON object with \`request_id\` and \`status\`:
 
 \`\`\`jsonc
-{"request_id": "r1", "status": "processing", "metadata": {"conversation_id": "c-…"}}
-{"request_id": "r1", "status": "chunk", "chunk": {"type": "text", "data": "Hel"}}
-{"request_id": "r1", "status": "chunk", "chunk": {"type": "tool_call", "data": {"id": "call_1", "name": "demo__add", "server": "demo", "arguments": {"a": 1, "b": 2}}}}
-{"request_id": "r1", "status": "chunk", "chunk": {"type": "progress", "data": {"id": "call_1", "name": "demo__add", "progress": 1, "total": 2, "message": "step 1 of 2"}}}
-{"request_id": "r1", "status": "chunk", "chunk": {"type": "tool_result", "data": {"id": "call_1", "name": "demo__add", "is_error": false, "content": "3"}}}
-{"request_id": "r1", "status": "complete", "metadata": {"conversation_id": "c-…", "model": "…", "tokens": 42, "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}, "finish_reason": "stop", "tool_hops": 1, "duration_ms": 812}}
-{"request_id": "r1", "status": "cancelled", "metadata": {"conversation_id": "c-…"}}
-{"request_id": "r1", "status": "error", "error": {"code": 409, "type": "CONVERSATION_BUSY", "message": "…"}}
-{"request_id": "p1", "status": "complete", "result": {"pong": true}}
+${SERVER_FRAME_EXAMPLES.map(([frame]) => jsonLine(frame)).join('\n')}
 \`\`\`
 
 - A \`chat\` gets \`processing\` first, then \`chunk\` frames in order, then exactly one terminal frame:
   \`complete\`, \`error\` or \`cancelled\`. Nothing is sent for a \`request_id\` after its terminal frame.
 - \`text\` chunks concatenate to the answer; with streaming off each LLM reply comes as one
   \`text\` chunk. Clients ignore chunk types they do not know.
-- \`tool_call\` is sent when the LLM's call is complete (\`arguments\` parsed; the raw text when it
-  is not valid JSON; \`server\` null for a name no server has), \`progress\` while an MCP server
-  reports progress, \`tool_result\` when the server answered. The calls of one LLM reply run
+- \`tool_call\` is sent when the LLM's call is complete, \`progress\` while an MCP server reports
+  progress, \`tool_result\` when the server answered. The calls of one LLM reply run
   concurrently, so their chunks may interleave. A failing tool (invalid arguments, an error
   result, a timeout, a server that is down or dies) is a \`tool_result\` with \`is_error: true\`;
   the turn goes on.
-- \`tokens\` is \`usage.total_tokens\` summed over the turn's LLM calls as the provider reported
-  them; where it reported none, the platform's own count (tiktoken). \`tool_hops\` counts the
-  rounds of tool calls.
-- \`finish_reason\` is \`stop\`, \`length\`, \`content_filter\`, or \`tool_limit_reached\` after
-  \`chat.service.max_tool_hops\` rounds of tool calls (the answer then says so).
-- Other actions answer with one \`complete\` whose \`result\` holds the data.
-- A \`chat\` whose \`request_id\` already has a finished answer in this process's store is not run
-  again: the stored answer is sent as one \`text\` chunk and \`complete\` has \`"replayed": true\`.
+- Other actions answer with one \`complete\` whose \`result\` holds the data (below); a \`cancel\`
+  is answered \`{"cancelled": true}\` and the request it stopped ends \`cancelled\`.
+- A \`chat\` whose \`request_id\` already has a finished answer in the store is not run again
+  (across reconnects, restarts and processes sharing the store): the stored answer is sent as one
+  \`text\` chunk and \`complete\` has \`"replayed": true\`.
 
+${serverFrames()}
 ## Errors
 
 \`error.code\` is an HTTP-style number, \`error.type\` a stable name (never reused), \`error.message\`
 words a user can act on, \`error.data\` details (\`validation_errors\`, \`upstream_status\`,
 \`upstream_message\`). Secrets never appear in an error frame.
 
-${errorsTable()}
+${errorsTables()}
 ## Conversations
 
 A conversation belongs to the principal that created it (the API key's \`name\`; \`anonymous\` when

@@ -12,6 +12,7 @@ import WebSocket from 'ws'
 import { stringify } from 'yaml'
 import { buildApp } from '../../src/app.js'
 import type { ChatStore } from '../../src/store/types.js'
+import { frameProblems } from './frames.js'
 
 export type ConfigObject = Record<string, any>
 
@@ -124,16 +125,29 @@ export interface Frame {
 
 const TERMINAL = new Set(['complete', 'error', 'cancelled'])
 
-/** A WebSocket client that keeps every frame it receives, to wait on them by request_id. */
+/**
+ * A WebSocket client that keeps every frame it receives, to wait on them by request_id. Every frame
+ * is checked against the protocol's schemas (helpers/frames.ts): one that does not fit makes the
+ * next wait, and close(), throw with the schema errors, so drift fails the test that saw it.
+ */
 export class Client {
   readonly frames: Frame[] = []
+  /** Frames that did not fit the schemas, each with its problems. */
+  readonly invalid: string[] = []
+  /** The action sent under each request_id, so a `complete` is checked against what it answers. */
+  readonly #actions = new Map<string, string>()
   readonly #waiters: (() => void)[] = []
   closeCode: number | undefined
   readonly closed: Promise<number>
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      this.frames.push(JSON.parse((data as Buffer).toString('utf8')) as Frame)
+      const text = (data as Buffer).toString('utf8')
+      const frame = JSON.parse(text) as Frame
+      const action = typeof frame.request_id === 'string' ? this.#actions.get(frame.request_id) : undefined
+      const problems = frameProblems(frame, action)
+      if (problems.length) this.invalid.push(`${text}\n  ${problems.join('\n  ')}`)
+      this.frames.push(frame)
       for (const wake of this.#waiters.splice(0)) wake()
     })
     this.closed = new Promise((resolve) =>
@@ -157,7 +171,25 @@ export class Client {
   }
 
   send(frame: unknown): void {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+    const text = typeof frame === 'string' ? frame : JSON.stringify(frame)
+    this.#remember(text)
+    this.ws.send(text)
+  }
+
+  #remember(text: string): void {
+    try {
+      const { action, request_id } = JSON.parse(text) as Record<string, unknown>
+      if (typeof action === 'string' && typeof request_id === 'string') this.#actions.set(request_id, action)
+    } catch {
+      // Not JSON: a test of invalid frames; the answer has no request_id to check against.
+    }
+  }
+
+  /** Throws when a frame received so far did not fit the protocol's schemas. */
+  assertFramesValid(): void {
+    if (this.invalid.length) {
+      throw new Error(`server frames that do not fit the protocol schemas:\n${this.invalid.join('\n')}`)
+    }
   }
 
   chat(requestId: string, payload: Record<string, unknown>): void {
@@ -167,7 +199,9 @@ export class Client {
   /** Resolves once `predicate` holds for the frames received so far. */
   async until(predicate: (frames: Frame[]) => boolean, timeoutMs = 5000): Promise<Frame[]> {
     const deadline = Date.now() + timeoutMs
-    while (!predicate(this.frames)) {
+    for (;;) {
+      this.assertFramesValid()
+      if (predicate(this.frames)) break
       if (Date.now() > deadline) throw new Error(`timed out; frames so far: ${JSON.stringify(this.frames)}`)
       if (this.closeCode !== undefined)
         throw new Error(`socket closed (${this.closeCode}); frames: ${JSON.stringify(this.frames)}`)
@@ -206,8 +240,10 @@ export class Client {
 
   static #sequence = 0
 
+  /** Closes the socket; throws if a frame received did not fit the schemas. */
   close(): void {
     this.ws.close()
+    this.assertFramesValid()
   }
 }
 
