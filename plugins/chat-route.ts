@@ -8,6 +8,7 @@ import { ANONYMOUS, Authenticator } from '../src/chat/auth.js'
 import { ChatConnection } from '../src/chat/connection.js'
 import { ChatService } from '../src/chat/service.js'
 import type { PlatformConfig } from '../src/config/types.js'
+import { errors } from '../src/errors.js'
 import type { McpRegistryApi } from '../src/mcp/types.js'
 import { warmUp } from '../src/tokens/counter.js'
 
@@ -62,10 +63,13 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
   })
 
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (service.closing) return reply.code(503).send({ error: 'shutting down' })
+    if (service.closing) {
+      const closing = new errors.SHUTTING_DOWN()
+      return reply.code(closing.statusCode).send({ error: closing.message, type: closing.code })
+    }
     const result = auth.authenticate(request.headers)
     if (!result.ok) {
-      request.log.info({ status: result.status, error: { type: 'UNAUTHENTICATED' } }, 'upgrade refused')
+      request.log.info({ status: result.status, error: { type: result.error.code } }, 'upgrade refused')
       return reply.code(result.status).send({ error: result.message })
     }
     request.principal = result.principal

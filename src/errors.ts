@@ -101,13 +101,6 @@ export const errors = {
     'frame',
     "The chat's attached prompt and resources are too large for the context budget.",
   ),
-  ATTACHMENTS_NOT_FETCHED: define<[string]>(
-    'ATTACHMENTS_NOT_FETCHED',
-    "The request '%s' was still running when it was sent again, so its prompt and resources were not fetched; that attempt has ended unfinished since: send it again",
-    503,
-    'frame',
-    'A resent chat with attachments raced its own earlier attempt; sending it again runs it.',
-  ),
   // ---- the LLM provider ----
   LLM_UPSTREAM_ERROR: define<[string]>(
     'LLM_UPSTREAM_ERROR',
@@ -289,6 +282,13 @@ export const errors = {
     'log',
     "A server's prompts or resources (or, on `list_changed`, tools) could not be listed: at connect they count as none; on a refresh the previous list stays.",
   ),
+  WEBSOCKET_ERROR: define<[string]>(
+    'WEBSOCKET_ERROR',
+    'WebSocket error: %s',
+    400,
+    'log',
+    "A client's socket failed (a frame over `websocket.max_message_bytes`, a broken frame or connection); ws has already closed it with the matching code (1009, 1002, …), and its requests end as a closed socket ends them.",
+  ),
   SHUTDOWN: define<[string]>(
     'SHUTDOWN',
     'Shutdown: %s',
@@ -371,7 +371,6 @@ export const ConversationBusyError = errors.CONVERSATION_BUSY
 export const InputTooLargeError = errors.INPUT_TOO_LARGE
 export const ContextTooLargeError = errors.CONTEXT_TOO_LARGE
 export const AttachmentsTooLargeError = errors.ATTACHMENTS_TOO_LARGE
-export const AttachmentsNotFetchedError = errors.ATTACHMENTS_NOT_FETCHED
 export const InternalError = errors.INTERNAL
 export const LlmUpstreamError = errors.LLM_UPSTREAM_ERROR
 export const LlmStreamBrokenError = errors.LLM_STREAM_BROKEN

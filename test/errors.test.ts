@@ -70,9 +70,10 @@ test('every upper-case `type` logged or sent in src/ and plugins/ is a code of t
       const source = await readFile(join(ROOT, dir, file), 'utf8')
       for (const [, code] of source.matchAll(/\btype: '([A-Z][A-Z0-9_]+)'/g)) emitted.add(code!)
       for (const [, code] of source.matchAll(/new StoreError\(\s*'([A-Z_]+)'/g)) emitted.add(code!)
+      for (const [, code] of source.matchAll(/\berrors\.([A-Z][A-Z0-9_]+)\b/g)) emitted.add(code!)
     }
   }
-  assert.ok(emitted.has('UNAUTHENTICATED') && emitted.has('STORE_CLOSED'), 'the scan finds codes')
+  assert.ok(emitted.has('WEBSOCKET_ERROR') && emitted.has('SHUTTING_DOWN'), 'the scan finds codes')
   for (const code of emitted)
     assert.ok(Object.hasOwn(errors, code), `${code} is emitted but not in the table`)
 })
