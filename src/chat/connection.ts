@@ -14,7 +14,8 @@ import {
 } from '../errors.js'
 import { describeError, type Logger } from '../logging.js'
 import type { ChatActions } from './actions.js'
-import { checkFrame, type ChunkBody, type ClientFrame, type ErrorBody, type ServerFrame } from './protocol.js'
+import { checkFrame, type ClientFrame } from './protocol.js'
+import type { ChunkBody, ErrorBody, ServerFrame } from './server-frames.js'
 import type { RequestEnd } from './requests.js'
 import type { ChatService } from './service.js'
 

@@ -2,6 +2,7 @@
 // documentation cannot drift from what the server checks (test/protocol-doc.test.ts compares).
 import { Kind, type TObject, type TSchema } from '@sinclair/typebox'
 import { errors, type Seen } from '../errors.js'
+import { ISSUE_TYPES, PAYLOADS, REQUEST_ID_PATTERN } from './protocol.js'
 import {
   ActionCompleteFrame,
   CancelledFrame,
@@ -10,12 +11,9 @@ import {
   CHUNKS,
   ErrorFrame,
   FINISH_REASONS,
-  ISSUE_TYPES,
-  PAYLOADS,
   ProcessingFrame,
-  REQUEST_ID_PATTERN,
   RESULTS,
-} from './protocol.js'
+} from './server-frames.js'
 
 function typeOf(schema: TSchema): string {
   const type = schema.type as string | undefined

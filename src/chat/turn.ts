@@ -19,7 +19,8 @@ import { buildContext, checkFixed } from '../tokens/context.js'
 import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
 import { attachedChars, fetchAttachments, namesAttachments } from './attachments.js'
 import { messagesOf, toHistory, userMessages } from './messages.js'
-import type { ChatPayload, ChunkBody } from './protocol.js'
+import type { ChatPayload } from './protocol.js'
+import type { ChunkBody } from './server-frames.js'
 import { RequestStopped } from './requests.js'
 
 export interface TurnRequest {

@@ -10,7 +10,7 @@ import {
   RESULTS,
   SERVER_FRAMES,
   ServerFrame,
-} from '../../src/chat/protocol.js'
+} from '../../src/chat/server-frames.js'
 
 const compile = <T extends Record<string, TSchema>>(schemas: T) =>
   Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, TypeCompiler.Compile(s)])) as Record<
