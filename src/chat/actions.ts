@@ -5,6 +5,7 @@ import { ConversationNotFoundError, McpServerNotFoundError, ResourceNotFoundErro
 import type { McpContent, ToolRunner } from '../mcp/types.js'
 import type { ChatStore } from '../store/types.js'
 import type { ClientFrame } from './protocol.js'
+import type { ActionResult } from './server-frames.js'
 
 export interface ActionsOptions {
   /** Conversations, for `get_history` and `list_conversations`. */
@@ -31,7 +32,7 @@ export class ChatActions {
   }
 
   /** The `result` of a query, for this principal. */
-  async answer(frame: QueryFrame, principal: string): Promise<Record<string, unknown>> {
+  async answer(frame: QueryFrame, principal: string): Promise<ActionResult<QueryFrame['action']>> {
     switch (frame.action) {
       case 'ping':
         return { pong: true }
@@ -58,7 +59,7 @@ export class ChatActions {
   }
 
   /** A prompt or resource from its MCP server; `signal` cancels the request on the server. */
-  async fetch(frame: FetchFrame, signal: AbortSignal): Promise<Record<string, unknown>> {
+  async fetch(frame: FetchFrame, signal: AbortSignal): Promise<ActionResult<FetchFrame['action']>> {
     const { content } = this.#options
     if (frame.action === 'get_prompt') {
       const { server, name, arguments: args = {} } = frame.payload
@@ -73,7 +74,7 @@ export class ChatActions {
     return { contents: result.contents }
   }
 
-  #tools(): Record<string, unknown>[] {
+  #tools(): ActionResult<'list_tools'>['tools'] {
     return (this.#options.tools?.list() ?? []).map((t) => ({
       name: t.name,
       server: t.server,
@@ -83,7 +84,7 @@ export class ChatActions {
     }))
   }
 
-  #prompts(): Record<string, unknown>[] {
+  #prompts(): ActionResult<'list_prompts'>['prompts'] {
     return (this.#options.content?.prompts() ?? []).map(({ server, prompt }) => ({
       server,
       name: prompt.name,
@@ -92,7 +93,7 @@ export class ChatActions {
     }))
   }
 
-  #resources(): Record<string, unknown>[] {
+  #resources(): ActionResult<'list_resources'>['resources'] {
     const content = this.#options.content
     if (!content) return []
     const described = (item: { name: string; mimeType?: string; description?: string }) => ({

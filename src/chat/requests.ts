@@ -1,6 +1,7 @@
 // The words for a request in flight, shared by the service that owns them and the socket that
 // frames their outcome. A request is anything that runs a while under a request_id: a chat turn,
 // or a prompt or resource read on an MCP server.
+import type { ActionResult, ChatMetadata, RESULTS } from './server-frames.js'
 
 /** Who stopped a request. */
 export type StopReason = 'cancel' | 'disconnect' | 'shutdown'
@@ -16,10 +17,7 @@ export class RequestStopped extends Error {
 export type RequestKind = 'chat' | 'get_prompt' | 'read_resource'
 
 /** What a request's `complete` frame carries: a chat's metadata, or an action's result. */
-export interface Completion {
-  metadata?: Record<string, unknown>
-  result?: Record<string, unknown>
-}
+export type Completion = { metadata: ChatMetadata } | { result: ActionResult<keyof typeof RESULTS> }
 
 /** How a request ended: the one terminal frame its client gets. */
 export type RequestEnd =

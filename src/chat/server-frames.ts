@@ -302,16 +302,8 @@ export const ActionCompleteFrame = Type.Object(
   },
   { ...strict, description: "Another action's answer." },
 )
-/**
- * A `complete` is one of the two above. To TypeScript its metadata and result stay open records
- * while the socket layer builds them as such; ChatMetadata and RESULTS type them exactly.
- */
-export const CompleteFrame = Type.Unsafe<{
-  request_id: string
-  status: 'complete'
-  metadata?: Record<string, unknown>
-  result?: Record<string, unknown>
-}>(Type.Union([ChatCompleteFrame, ActionCompleteFrame]))
+/** A `complete` is one of the two above. */
+export const CompleteFrame = Type.Union([ChatCompleteFrame, ActionCompleteFrame])
 export const ErrorFrame = Type.Object(
   {
     request_id: Type.Union([ReplyId, Type.Null()], {

@@ -11,6 +11,7 @@ import type { McpContent, ToolRunner } from '../mcp/types.js'
 import type { ChatStore } from '../store/types.js'
 import { closeInstance, openInstance } from './instance.js'
 import { RequestStopped, type Completion, type RequestEnd, type RequestKind } from './requests.js'
+import type { ChatMetadata } from './server-frames.js'
 import { Turn, type TurnEmitter, type TurnRequest } from './turn.js'
 
 export interface ChatServiceOptions {
@@ -169,7 +170,7 @@ export class ChatService {
     request: InFlight,
     emit: TurnEmitter,
     signal: AbortSignal,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<ChatMetadata> {
     const { settings } = this.#options
     const { payload } = turnRequest
     if (payload.text.length > settings.max_input_chars) {

@@ -20,7 +20,7 @@ import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/
 import { attachedChars, fetchAttachments, namesAttachments } from './attachments.js'
 import { messagesOf, toHistory, userMessages } from './messages.js'
 import type { ChatPayload } from './protocol.js'
-import type { ChunkBody } from './server-frames.js'
+import type { ChatMetadata, ChunkBody } from './server-frames.js'
 import { RequestStopped } from './requests.js'
 
 export interface TurnRequest {
@@ -114,7 +114,7 @@ export class Turn {
     }
   }
 
-  async run(): Promise<Record<string, unknown>> {
+  async run(): Promise<ChatMetadata> {
     const { store, settings } = this.#deps
     const { principal, request_id, payload } = this.request
     if (!this.#deps.claim(this.conversationId)) throw new ConversationBusyError(this.conversationId)
@@ -194,7 +194,7 @@ export class Turn {
       model: this.model,
       tokens: this.usage?.total_tokens,
       usage: this.usage,
-      finish_reason: this.finish,
+      finish_reason: this.finish ?? 'stop',
       tool_hops: this.hops,
       duration_ms: Math.round(performance.now() - this.#started),
     }
@@ -374,7 +374,7 @@ export class Turn {
   }
 
   /** The stored answer of a finished turn (its events from its user_message on), sent again as one text chunk. */
-  #replay(events: ChatEvent[]): Record<string, unknown> {
+  #replay(events: ChatEvent[]): ChatMetadata {
     const answer = events.at(-1)!
     this.conversationId = answer.conversation_id
     this.#emit.processing({ conversation_id: this.conversationId })
