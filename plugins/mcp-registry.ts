@@ -3,10 +3,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { McpRegistry } from '../src/mcp/registry.js'
+import type { McpRegistryApi } from '../src/mcp/types.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    mcp: McpRegistry
+    mcp: McpRegistryApi
   }
 }
 

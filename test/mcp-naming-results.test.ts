@@ -2,7 +2,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { assignToolNames, llmToolName, MAX_TOOL_NAME_LENGTH } from '../src/mcp/naming.js'
-import { base64Bytes, toolOutcome } from '../src/mcp/results.js'
+import { toolOutcome } from '../src/mcp/results.js'
+import { base64Bytes } from '../src/util/base64.js'
 
 const SAFE = /^[A-Za-z0-9_-]{1,64}$/
 

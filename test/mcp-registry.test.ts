@@ -12,8 +12,15 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import type { PlatformConfig, ServerConfig, StdioServerConfig } from '../src/config/types.js'
-import { childEnv, McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
-import type { ServerStatus, ToolCallOptions, ToolOutcome, ToolProgress } from '../src/mcp/types.js'
+import { McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
+import { childEnv } from '../src/mcp/stdio-transport.js'
+import type {
+  McpRegistryApi,
+  ServerStatus,
+  ToolCallOptions,
+  ToolOutcome,
+  ToolProgress,
+} from '../src/mcp/types.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DEMO = join(ROOT, 'dist/servers/demo.js')
@@ -68,19 +75,19 @@ async function until<T>(what: string, probe: () => T | undefined | false, ms = 5
   }
 }
 
-function statusOf(registry: McpRegistry, name: string): ServerStatus {
+function statusOf(registry: McpRegistryApi, name: string): ServerStatus {
   const status = registry.status().find((s) => s.name === name)
   assert.ok(status, `server ${name} has a status`)
   return status
 }
 
-const allReady = (registry: McpRegistry) =>
+const allReady = (registry: McpRegistryApi) =>
   until('every stdio server ready', () =>
     registry.status().every((s) => s.transport !== 'stdio' || s.state === 'ready'),
   )
 
 function call(
-  registry: McpRegistry,
+  registry: McpRegistryApi,
   name: string,
   args: unknown,
   options: Partial<ToolCallOptions> = {},
@@ -134,7 +141,7 @@ test('a child gets the parent environment minus secret values, plus its own env'
 
 describe('a registry of demo, server-everything and a remote server', () => {
   const SECRET = 'not-for-children-1234'
-  let registry: McpRegistry
+  let registry: McpRegistryApi
   let lines: LogLine[]
 
   before(async () => {
@@ -386,7 +393,13 @@ describe('a registry of demo, server-everything and a remote server', () => {
       is_error: false,
     })
     assert.ok(
-      lines.some((l) => l.obj.server === 'demo' && l.msg === 'mcp server tools changed' && l.obj.tools === 6),
+      lines.some(
+        (l) =>
+          l.obj.server === 'demo' &&
+          l.msg === 'mcp server list refreshed' &&
+          l.obj.list === 'tools' &&
+          l.obj.tools === 6,
+      ),
     )
     assert.ok(!registry.list().some((t) => t.name === 'denied__multiply'), 'only the server that changed')
   })
