@@ -197,7 +197,10 @@ export class Session {
   once(key: string, task: () => Promise<void>): Promise<void> {
     let running = this.#running.get(key)
     if (!running) {
-      running = task().finally(() => this.#running.delete(key))
+      // Started a microtask later, once registered: the task may cause itself to be asked again.
+      running = Promise.resolve()
+        .then(task)
+        .finally(() => this.#running.delete(key))
       this.#running.set(key, running)
     }
     return running
@@ -208,7 +211,13 @@ export class Session {
     openTransport: TransportOpener,
     options: RequestOptions,
   ): Promise<Client> {
+    // Shut down or timed out before this transport was opened (while the last one closed).
+    if (this.#closed) throw new Error('the connection attempt was abandoned')
     const transport = await openTransport(this.#server, config)
+    if (this.#closed) {
+      await transport.close().catch(() => undefined)
+      throw new Error('the connection attempt was abandoned')
+    }
     const client = new Client(CLIENT_INFO, { capabilities: {} })
     this.#kind = config.transport
     this.#transport = transport
