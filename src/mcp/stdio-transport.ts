@@ -5,7 +5,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
@@ -30,7 +29,9 @@ const KILL_WAIT_MS = 500
 const EXIT_SETTLE_MS = 100
 const STDERR_LINES = 10
 const STDERR_LINE_MAX = 2000
-const POLL_MS = 25
+/** The shared check of ending groups starts this often, and slows down to the maximum. */
+const GROUP_CHECK_FIRST_MS = 10
+const GROUP_CHECK_MAX_MS = 200
 
 export class StdioTransport implements Transport {
   onclose?: () => void
@@ -45,6 +46,9 @@ export class StdioTransport implements Transport {
   readonly #stderrLines: string[] = []
   #stderrPartial = ''
   #exitStatus?: { code: number | null; signal: NodeJS.Signals | null }
+  /** Resolves when the child exits (never, if it was never spawned). */
+  readonly #exit: Promise<void>
+  #exited!: () => void
   #ending?: Promise<void>
   /** Resolves once a dead child's pipes are read to the end (or a short while has passed). */
   #drained?: Promise<void>
@@ -52,6 +56,7 @@ export class StdioTransport implements Transport {
 
   constructor(options: StdioTransportOptions) {
     this.#options = options
+    this.#exit = new Promise((resolve) => (this.#exited = resolve))
   }
 
   /** The child's process id (also its process group id) once spawned. */
@@ -119,7 +124,7 @@ export class StdioTransport implements Transport {
       if (!this.#exitStatus) {
         // Closing stdin is the polite way to stop a stdio server: most exit on it at once.
         child.stdin.end()
-        await this.#waitFor(() => this.#exitStatus !== undefined, STDIN_GRACE_MS)
+        await this.#exitWithin(STDIN_GRACE_MS)
       }
       await this.#endGroup()
       await this.#drained
@@ -129,6 +134,7 @@ export class StdioTransport implements Transport {
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.#exitStatus = { code, signal }
+    this.#exited()
     // Grandchildren outlive their parent unless the group is ended too.
     void this.#endGroup()
     // The last stderr lines (often the reason) may still be in the pipe: wait for it to close,
@@ -139,15 +145,37 @@ export class StdioTransport implements Transport {
     }).then(() => this.#finish())
   }
 
+  /** Whether the child exits within `ms`: its exit event, no polling. */
+  async #exitWithin(ms: number): Promise<boolean> {
+    if (this.#exitStatus) return true
+    let timer: NodeJS.Timeout | undefined
+    // Not unref'd: a close in progress keeps the process alive until it is done.
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+    try {
+      return await Promise.race([this.#exit.then(() => true), late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** SIGTERM to the whole group, SIGKILL to what is left after a grace. Runs once. */
   #endGroup(): Promise<void> {
     this.#ending ??= (async () => {
       this.#signalGroup('SIGTERM')
-      if (await this.#waitFor(() => this.#groupGone(), TERM_GRACE_MS)) return
+      if (await this.#groupGoneWithin(TERM_GRACE_MS)) return
       this.#signalGroup('SIGKILL')
-      await this.#waitFor(() => this.#groupGone(), KILL_WAIT_MS)
+      await this.#groupGoneWithin(KILL_WAIT_MS)
     })()
     return this.#ending
+  }
+
+  /** Whether the leader exits and no other live process is left in its group, within `ms`. */
+  async #groupGoneWithin(ms: number): Promise<boolean> {
+    const started = Date.now()
+    if (!(await this.#exitWithin(ms))) return false
+    const pid = this.#child?.pid
+    if (pid === undefined || process.platform === 'win32') return true
+    return endingGroups.goneWithin(pid, ms - (Date.now() - started))
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
@@ -159,30 +187,6 @@ export class StdioTransport implements Transport {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') this.onerror?.(err as Error)
     }
-  }
-
-  /** Whether the leader has exited and no other live process is left in its group. */
-  async #groupGone(): Promise<boolean> {
-    const pid = this.#child?.pid
-    if (this.#exitStatus === undefined) return false
-    if (pid === undefined || process.platform === 'win32') return true
-    try {
-      process.kill(-pid, 0)
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH'
-    }
-    // Where nobody reaps orphans (a container's init), dead grandchildren stay as zombies and
-    // still answer signal 0: they are gone for our purpose.
-    return process.platform === 'linux' && !(await liveGroupMember(pid))
-  }
-
-  async #waitFor(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms
-    while (!(await done())) {
-      if (Date.now() >= deadline) return false
-      await sleep(POLL_MS)
-    }
-    return true
   }
 
   #finish(): void {
@@ -253,17 +257,84 @@ export class StdioTransport implements Transport {
   }
 }
 
-/** Whether a process of group `pgid` is alive and not a zombie, from /proc (Linux). */
-async function liveGroupMember(pgid: number): Promise<boolean> {
+/**
+ * The process groups whose leader has exited, watched until their last member is gone. One timer
+ * serves every ending group (a shutdown ends them all at once), and slows down while they linger:
+ * signal 0 says whether a group has a member at all, and one read of /proc, for all groups that
+ * answered, tells live members from zombies.
+ */
+class EndingGroups {
+  readonly #waiting = new Set<GroupWaiter>()
+  #timer?: NodeJS.Timeout
+  #delay = GROUP_CHECK_FIRST_MS
+
+  goneWithin(pgid: number, ms: number): Promise<boolean> {
+    if (!hasMember(pgid)) return Promise.resolve(true)
+    return new Promise((done) => {
+      this.#waiting.add({ pgid, until: Date.now() + ms, done })
+      this.#schedule()
+    })
+  }
+
+  #schedule(): void {
+    if (this.#timer) return
+    this.#timer = setTimeout(() => void this.#check(), this.#delay)
+    this.#delay = Math.min(this.#delay * 2, GROUP_CHECK_MAX_MS)
+  }
+
+  async #check(): Promise<void> {
+    for (const waiter of this.#waiting) if (!hasMember(waiter.pgid)) this.#end(waiter, true)
+    // Where nobody reaps orphans (a container's init), dead members stay as zombies and still
+    // answer signal 0: they are gone for our purpose.
+    const live = this.#waiting.size > 0 && process.platform === 'linux' ? await liveGroups() : undefined
+    const now = Date.now()
+    for (const waiter of this.#waiting) {
+      if (live && !live.has(waiter.pgid)) this.#end(waiter, true)
+      else if (now >= waiter.until) this.#end(waiter, false)
+    }
+    this.#timer = undefined
+    if (this.#waiting.size > 0) this.#schedule()
+    else this.#delay = GROUP_CHECK_FIRST_MS
+  }
+
+  #end(waiter: GroupWaiter, gone: boolean): void {
+    this.#waiting.delete(waiter)
+    waiter.done(gone)
+  }
+}
+
+interface GroupWaiter {
+  pgid: number
+  /** When to stop waiting (Date.now() ms). */
+  until: number
+  done: (gone: boolean) => void
+}
+
+const endingGroups = new EndingGroups()
+
+/** Whether any process (a zombie included) is in group `pgid`. */
+function hasMember(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+/** Every process group with a member alive and not a zombie, from /proc (Linux). */
+async function liveGroups(): Promise<Set<number>> {
   const entries = await readdir('/proc').catch(() => [] as string[])
-  const states = await Promise.all(
+  const stats = await Promise.all(
     entries.filter((e) => /^\d+$/.test(e)).map((e) => readFile(`/proc/${e}/stat`, 'utf8').catch(() => '')),
   )
-  return states.some((stat) => {
+  const groups = new Set<number>()
+  for (const stat of stats) {
     // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses, so read after the last ')'.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(pgrp) === pgid && state !== 'Z' && state !== 'X'
-  })
+    if (state !== 'Z' && state !== 'X' && pgrp !== undefined) groups.add(Number(pgrp))
+  }
+  return groups
 }
 
 function spawnFailure(command: string, cwd: string | undefined, err: NodeJS.ErrnoException): string {
