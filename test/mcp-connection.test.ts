@@ -1,11 +1,15 @@
 // The registry's protocol behaviour on the SDK's in-memory linked transports, a real SDK McpServer
 // on the other end: reconnect after the server closes the connection, a session the server forgot
 // (renewed, the request sent again once), list_changed, the HTTP→SSE fallback when the registry
-// shuts down or times out meanwhile, transports whose close fails. No process, no port, no sleep:
+// shuts down or times out meanwhile, transports whose close fails, the client's name and version. No process, no port, no sleep:
 // every wait is on an event (a log line, a transport closing), with a test timeout in case it
 // never comes.
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
@@ -226,9 +230,10 @@ function open(
   config: ServerConfig,
   openTransport: TransportOpener,
   connection: Partial<Connection> = {},
+  Registry: typeof McpRegistry = McpRegistry,
 ): { registry: McpRegistry; log: Log } {
   const log = new Log()
-  const registry = new McpRegistry({
+  const registry = new Registry({
     servers: { [config.name]: config },
     connection: { ...QUICK, ...connection },
     toolTimeout: 5,
@@ -473,5 +478,40 @@ test(
     await back
     await nextTurn()
     assert.deepEqual(unhandled, [])
+  },
+)
+
+test(
+  'initialize names the client and its version as the package.json above the running code says',
+  NEVER,
+  async (t) => {
+    // The built code, copied into a package whose package.json has another version.
+    const root = mkdtempSync(join(tmpdir(), 'mcp-platform-copy-'))
+    t.after(() => rmSync(root, { recursive: true, force: true }))
+    const repository = fileURLToPath(new URL('../../', import.meta.url))
+    cpSync(join(repository, 'dist/src'), join(root, 'dist/src'), { recursive: true })
+    symlinkSync(realpathSync(join(repository, 'node_modules')), join(root, 'node_modules'))
+    writeFileSync(
+      join(root, 'package.json'),
+      JSON.stringify({ name: 'mcp-platform', version: '9.8.7-copy', type: 'module' }),
+    )
+    const copy = (await import(pathToFileURL(join(root, 'dist/src/mcp/registry.js')).href)) as {
+      McpRegistry: typeof McpRegistry
+    }
+    const own = JSON.parse(readFileSync(join(repository, 'package.json'), 'utf8')) as { version: string }
+
+    for (const [Registry, version] of [
+      [McpRegistry, own.version],
+      [copy.McpRegistry, '9.8.7-copy'],
+    ] as const) {
+      const { openTransport, sides } = servers(() => echoServer('versions'))
+      const { registry, log } = open(t, remote(), openTransport, {}, Registry)
+      await log.nextState('ready')
+      assert.deepEqual((sides[0] as ClientSide).server.server.getClientVersion(), {
+        name: 'mcp-platform',
+        version,
+      })
+      await registry.close()
+    }
   },
 )

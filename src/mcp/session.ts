@@ -12,6 +12,7 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { ServerConfig } from '../config/types.js'
+import { PACKAGE } from '../util/package.js'
 import { bothTransportsFailed } from './failures.js'
 import type { ListKind } from './listing.js'
 import { httpStatusOf, isSessionExpired, speaksOnlySse } from './remote.js'
@@ -19,7 +20,8 @@ import { StdioTransport } from './stdio-transport.js'
 import type { TransportOpener } from './transports.js'
 import type { RegistryLog, ServerStatus } from './types.js'
 
-const CLIENT_INFO = { name: 'mcp-platform', version: '0.1.0' }
+/** Who we are in `initialize`: this package, as its package.json says. */
+const CLIENT_INFO = { name: PACKAGE.name, version: PACKAGE.version }
 /** Requests still running on a replaced session get this long to end with their own answer. */
 const RETIRE_GRACE_MS = 2_000
 /** At shutdown, a remote server gets this long to hear that its session ends. */
