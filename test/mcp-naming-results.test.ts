@@ -60,6 +60,14 @@ test('base64 sizes are computed without decoding', () => {
   }
 })
 
+test('base64 sizes of line-wrapped data (MIME) count the data only, as Buffer decodes it', () => {
+  const bytes = Buffer.from(Array.from({ length: 200 }, (_, i) => i))
+  const wrapped = bytes.toString('base64').replace(/.{76}/g, '$&\r\n')
+  assert.ok(wrapped.includes('\r\n'))
+  assert.equal(base64Bytes(wrapped), 200)
+  assert.equal(base64Bytes(wrapped), Buffer.from(wrapped, 'base64').length)
+})
+
 test('text content goes to the LLM as it is, blocks joined by new lines', () => {
   const outcome = toolOutcome({
     content: [
