@@ -7,7 +7,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import type { PlatformConfig, ServerConfig } from '../config/types.js'
 import { McpServerUnavailableError, McpTimeoutError, type McpServerErrorCode } from '../errors.js'
-import { abortable, abortReason, deadline } from '../util/abort.js'
+import { abortable, abortReason, deadline, Waiters } from '../util/abort.js'
 import type { Catalogue, Counts } from './catalogue.js'
 import {
   closedReason,
@@ -70,8 +70,8 @@ export class ServerConnection {
   #session?: Session
   /** Sessions lost or replaced while requests on them still ran: closed after their last one. */
   readonly #retiring = new Set<Session>()
-  /** Called on every change of state (requests waiting for a reconnect). */
-  readonly #waiters = new Set<() => void>()
+  /** Woken at every change of state (requests waiting for a reconnect). */
+  readonly #changes = new Waiters()
 
   constructor(name: string, config: ServerConfig, options: ConnectionOptions) {
     this.name = name
@@ -211,20 +211,11 @@ export class ServerConnection {
     }
   }
 
-  /** Resolves once no attempt runs and `session`, if given, is no longer current; or on abort or shutdown. */
+  /** Resolves once no attempt runs and `session`, if given, is no longer current (or on abort). */
   #settledAfter(session: Session | undefined, signal: AbortSignal): Promise<void> {
+    // Shutdown ends in 'closed', with every session ended: that wakes these too.
     const done = () => (session === undefined || !session.current) && this.#state !== 'connecting'
-    if (done() || signal.aborted) return Promise.resolve()
-    return new Promise((resolve) => {
-      const check = () => {
-        if (!done() && !signal.aborted && !this.#closing) return
-        this.#waiters.delete(check)
-        signal.removeEventListener('abort', check)
-        resolve()
-      }
-      this.#waiters.add(check)
-      signal.addEventListener('abort', check, { once: true })
-    })
+    return this.#changes.until(done, signal)
   }
 
   async #connect(): Promise<void> {
@@ -421,6 +412,6 @@ export class ServerConnection {
     }
     const level = extra.gave_up === true ? 'error' : state === 'failed' ? 'warn' : 'info'
     this.#options.log[level](line, 'mcp server state changed')
-    for (const wake of [...this.#waiters]) wake()
+    this.#changes.wake()
   }
 }

@@ -53,3 +53,27 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
 export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted', 'AbortError')
 }
+
+/** Waits for conditions that change only when wake() is called; a wait ends early on abort. */
+export class Waiters {
+  readonly #waiting = new Set<() => void>()
+
+  /** Resolves once `done()` holds (checked now and at each wake()), or when the signal fires. */
+  until(done: () => boolean, signal?: AbortSignal): Promise<void> {
+    if (done() || signal?.aborted) return Promise.resolve()
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done() && !signal?.aborted) return
+        this.#waiting.delete(check)
+        signal?.removeEventListener('abort', check)
+        resolve()
+      }
+      this.#waiting.add(check)
+      signal?.addEventListener('abort', check, { once: true })
+    })
+  }
+
+  wake(): void {
+    for (const check of [...this.#waiting]) check()
+  }
+}
