@@ -2,7 +2,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { assignToolNames, llmToolName, MAX_TOOL_NAME_LENGTH } from '../src/mcp/naming.js'
-import { base64Bytes, toolOutcome } from '../src/mcp/results.js'
+import { toolOutcome } from '../src/mcp/results.js'
+import { base64Bytes } from '../src/util/base64.js'
 
 const SAFE = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -57,6 +58,14 @@ test('base64 sizes are computed without decoding', () => {
     assert.equal(base64Bytes(data), text.length, JSON.stringify(text))
     assert.equal(base64Bytes(data.replace(/=+$/, '')), text.length, `${JSON.stringify(text)} without padding`)
   }
+})
+
+test('base64 sizes of line-wrapped data (MIME) count the data only, as Buffer decodes it', () => {
+  const bytes = Buffer.from(Array.from({ length: 200 }, (_, i) => i))
+  const wrapped = bytes.toString('base64').replace(/.{76}/g, '$&\r\n')
+  assert.ok(wrapped.includes('\r\n'))
+  assert.equal(base64Bytes(wrapped), 200)
+  assert.equal(base64Bytes(wrapped), Buffer.from(wrapped, 'base64').length)
 })
 
 test('text content goes to the LLM as it is, blocks joined by new lines', () => {

@@ -5,13 +5,15 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import type { ServerConfig, StdioServerConfig } from '../src/config/types.js'
-import { childEnv, McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
+import { McpRegistry, type McpRegistryOptions } from '../src/mcp/registry.js'
+import { childEnv } from '../src/mcp/stdio-transport.js'
 import type {
   McpRegistryApi,
   ServerStatus,
@@ -79,7 +81,7 @@ function statusOf(registry: McpRegistryApi, name: string): ServerStatus {
   return status
 }
 
-const allReady = (registry: McpRegistry) =>
+const allReady = (registry: McpRegistryApi) =>
   until('every stdio server ready', () =>
     registry.status().every((s) => s.transport !== 'stdio' || s.state === 'ready'),
   )
@@ -139,7 +141,7 @@ test('a child gets the parent environment minus secret values, plus its own env'
 
 describe('a registry of demo, server-everything and a remote server', () => {
   const SECRET = 'not-for-children-1234'
-  let registry: McpRegistry
+  let registry: McpRegistryApi
   let lines: LogLine[]
 
   before(async () => {
@@ -391,7 +393,13 @@ describe('a registry of demo, server-everything and a remote server', () => {
       is_error: false,
     })
     assert.ok(
-      lines.some((l) => l.obj.server === 'demo' && l.msg === 'mcp server tools changed' && l.obj.tools === 6),
+      lines.some(
+        (l) =>
+          l.obj.server === 'demo' &&
+          l.msg === 'mcp server list refreshed' &&
+          l.obj.list === 'tools' &&
+          l.obj.tools === 6,
+      ),
     )
     assert.ok(!registry.list().some((t) => t.name === 'denied__multiply'), 'only the server that changed')
   })
@@ -630,6 +638,53 @@ test('close() ends every process group, in parallel, within the shutdown budget'
   assert.ok(registry.status().every((s) => s.state === 'closed' && s.pid === undefined))
   const after = await call(registry, 'a__echo', { text: 'x' })
   assert.equal(after.is_error, true)
+})
+
+/** Counts the reads of the /proc directory (the scans for a process group's live members). */
+function countProcScans(): { scans: () => number; restore: () => void } {
+  const fsPromises = createRequire(import.meta.url)('node:fs/promises') as {
+    readdir: (...args: unknown[]) => Promise<unknown>
+  }
+  const readdir = fsPromises.readdir
+  let scans = 0
+  fsPromises.readdir = (...args: unknown[]) => {
+    if (args[0] === '/proc') scans += 1
+    return readdir(...args)
+  }
+  // The ES module bindings of node:fs/promises (what the transport imports) follow the patch.
+  syncBuiltinESMExports()
+  return {
+    scans: () => scans,
+    restore: () => {
+      fsPromises.readdir = readdir
+      syncBuiltinESMExports()
+    },
+  }
+}
+
+test('closing servers whose groups linger reads /proc a few times in all, not every 25 ms per server', async () => {
+  // Each server exits when its stdin closes, leaving a member of its group that ignores SIGTERM:
+  // the group is watched through the grace period, then killed.
+  const lingering = `(trap "" TERM; exec sleep 1000) & exec "${NODE}" "${DEMO}"`
+  const { registry } = open([shell('a', lingering), shell('b', lingering), shell('c', lingering)])
+  await allReady(registry)
+  const pids = registry.status().flatMap((s) => groupPids(s.pid as number))
+  assert.equal(pids.length, 6)
+  const proc = countProcScans()
+  try {
+    const started = Date.now()
+    await registry.close()
+    const elapsed = Date.now() - started
+    assert.ok(elapsed >= 1000 && elapsed < 3000, `took ${elapsed} ms: the SIGTERM grace, then SIGKILL`)
+    assert.deepEqual(
+      pids.filter((p) => alive(p)),
+      [],
+    )
+    // Before, each server's group was scanned every 25 ms through the grace: over 100 scans.
+    assert.ok(proc.scans() <= 20, `/proc was read ${proc.scans()} times`)
+  } finally {
+    proc.restore()
+  }
 })
 
 test('the plugin decorates `mcp` and the app is ready without waiting for the servers', async () => {

@@ -232,7 +232,7 @@ test('prompts/list that pages forever: the refresh stops at 1000 pages with a wa
   await remote.promptsChanged()
   const warning = await until(
     'the refresh to give up',
-    () => lines.find((l) => l.msg === 'mcp server prompts refresh failed'),
+    () => lines.find((l) => l.msg === 'mcp server list refresh failed' && l.obj.list === 'prompts'),
     15_000,
   )
   const pages = remote.posted('prompts/list') - before
@@ -271,7 +271,7 @@ test('prompts/list that pages forever from the start: the server connects withou
   assert.equal(status.state, 'ready', `${JSON.stringify(status)}\n${show(lines)}`)
   assert.equal(status.prompts, 0)
   assert.equal(status.tools, 2)
-  const warning = lines.find((l) => l.msg === 'mcp server prompts could not be listed')
+  const warning = lines.find((l) => l.msg === 'mcp server list unavailable' && l.obj.list === 'prompts')
   assert.equal(warning?.level, 'warn', show(lines))
   assert.equal(warning.obj.error?.type, 'MCP_LIST_REFRESH_FAILED')
   assert.match(warning.obj.error?.message, /more than 1000 pages of prompts\/list/)

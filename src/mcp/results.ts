@@ -1,13 +1,16 @@
 // A tool's CallToolResult as the text the LLM gets back. Text goes through as it is; binary
-// content is described, never inlined (base64 would cost tokens and tell the model nothing).
+// content is described, never inlined (base64 would cost tokens and tell the model nothing). Progress
+// goes to the caller as it comes.
 import type {
   CallToolResult,
+  Progress,
   CompatibilityCallToolResult,
   ContentBlock,
   EmbeddedResource,
   ResourceLink,
 } from '@modelcontextprotocol/sdk/types.js'
-import type { ToolOutcome } from './types.js'
+import { base64Bytes } from '../util/base64.js'
+import type { ToolCallOptions, ToolOutcome } from './types.js'
 
 export function toolOutcome(result: CallToolResult | CompatibilityCallToolResult): ToolOutcome {
   // Servers of the 2024-10-07 protocol answer with `toolResult` instead of content blocks.
@@ -62,9 +65,19 @@ function describeLink(link: ResourceLink): string {
   return link.description ? `${head} ${link.description}` : head
 }
 
-/** The decoded size of base64 data, without decoding it. */
-export function base64Bytes(data: string): number {
-  const clean = data.replace(/\s/g, '')
-  const padding = clean.endsWith('==') ? 2 : clean.endsWith('=') ? 1 : 0
-  return Math.floor(((clean.length - padding) * 3) / 4)
+/** The SDK's progress notifications as the caller's `onProgress` takes them. */
+export function forwardProgress(
+  onProgress: NonNullable<ToolCallOptions['onProgress']>,
+): (p: Progress) => void {
+  return (p) => {
+    try {
+      onProgress({
+        progress: p.progress,
+        ...(p.total === undefined ? {} : { total: p.total }),
+        ...(p.message === undefined ? {} : { message: p.message }),
+      })
+    } catch {
+      // A listener's failure must not break the call (the SDK would drop the whole message).
+    }
+  }
 }

@@ -1,10 +1,10 @@
 // Our stdio client transport for MCP servers. Unlike the SDK's, it starts the child as the leader
 // of its own process group and ends the whole group: a server started through `npx` or a shell
-// leaves no grandchild behind, whether it is closed or dies on its own.
+// leaves no grandchild behind, whether it is closed or dies on its own. The child's environment is
+// made here too: the parent's, minus secrets.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
@@ -27,50 +27,59 @@ const TERM_GRACE_MS = 1000
 const KILL_WAIT_MS = 500
 /** How long a death is reported late, at most, so its stderr can be read to the end. */
 const EXIT_SETTLE_MS = 100
-const POLL_MS = 25
 const STDERR_LINES = 10
 const STDERR_LINE_MAX = 2000
+/** The shared check of ending groups starts this often, and slows down to the maximum. */
+const GROUP_CHECK_FIRST_MS = 10
+const GROUP_CHECK_MAX_MS = 200
 
 export class StdioTransport implements Transport {
   onclose?: () => void
   onerror?: (error: Error) => void
   onmessage?: (message: JSONRPCMessage) => void
 
-  private child?: ChildProcessWithoutNullStreams
-  private readonly buffer = new ReadBuffer()
-  private readonly inbox: JSONRPCMessage[] = []
-  private delivering = false
-  private readonly stderrLines: string[] = []
-  private stderrPartial = ''
-  private exitStatus?: { code: number | null; signal: NodeJS.Signals | null }
-  private ending?: Promise<void>
+  readonly #options: StdioTransportOptions
+  #child?: ChildProcessWithoutNullStreams
+  readonly #buffer = new ReadBuffer()
+  readonly #inbox: JSONRPCMessage[] = []
+  #delivering = false
+  readonly #stderrLines: string[] = []
+  #stderrPartial = ''
+  #exitStatus?: { code: number | null; signal: NodeJS.Signals | null }
+  /** Resolves when the child exits (never, if it was never spawned). */
+  readonly #exit: Promise<void>
+  #exited!: () => void
+  #ending?: Promise<void>
   /** Resolves once a dead child's pipes are read to the end (or a short while has passed). */
-  private drained?: Promise<void>
-  private finished = false
+  #drained?: Promise<void>
+  #finished = false
 
-  constructor(private readonly options: StdioTransportOptions) {}
+  constructor(options: StdioTransportOptions) {
+    this.#options = options
+    this.#exit = new Promise((resolve) => (this.#exited = resolve))
+  }
 
   /** The child's process id (also its process group id) once spawned. */
   get pid(): number | undefined {
-    return this.child?.pid
+    return this.#child?.pid
   }
 
   /** The last lines the server wrote to stderr: often the reason it failed. */
   get stderrTail(): string[] {
-    const partial = this.stderrPartial.trim() ? [this.stderrPartial] : []
-    return [...this.stderrLines, ...partial].slice(-STDERR_LINES)
+    const partial = this.#stderrPartial.trim() ? [this.#stderrPartial] : []
+    return [...this.#stderrLines, ...partial].slice(-STDERR_LINES)
   }
 
   /** How the process ended (`exited with code 1`), undefined while it runs. */
   get exitDescription(): string | undefined {
-    const status = this.exitStatus
+    const status = this.#exitStatus
     if (!status) return undefined
     return status.signal ? `was killed by ${status.signal}` : `exited with code ${String(status.code)}`
   }
 
   start(): Promise<void> {
-    if (this.child) return Promise.reject(new Error('StdioTransport already started'))
-    const { command, args, env, cwd } = this.options
+    if (this.#child) return Promise.reject(new Error('StdioTransport already started'))
+    const { command, args, env, cwd } = this.#options
     let child: ChildProcessWithoutNullStreams
     try {
       // detached: the child leads a new process group, so the whole group can be signalled.
@@ -79,12 +88,12 @@ export class StdioTransport implements Transport {
       // Arguments spawn refuses outright (a NUL byte in a path, …).
       return Promise.reject(new Error(spawnFailure(command, cwd, err as NodeJS.ErrnoException)))
     }
-    this.child = child
-    child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk))
-    child.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk))
+    this.#child = child
+    child.stdout.on('data', (chunk: Buffer) => this.#onStdout(chunk))
+    child.stderr.on('data', (chunk: Buffer) => this.#onStderr(chunk))
     // A write to a child that just died fails with EPIPE: reported, never thrown.
     child.stdin.on('error', (err) => this.onerror?.(err))
-    child.once('exit', (code, signal) => this.onExit(code, signal))
+    child.once('exit', (code, signal) => this.#onExit(code, signal))
     return new Promise((resolve, reject) => {
       child.once('spawn', () => {
         child.on('error', (err) => this.onerror?.(err))
@@ -93,14 +102,14 @@ export class StdioTransport implements Transport {
       child.once('error', (err: NodeJS.ErrnoException) => {
         if (child.pid !== undefined) return
         reject(new Error(spawnFailure(command, cwd, err)))
-        this.finish()
+        this.#finish()
       })
     })
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    const stdin = this.child?.stdin
-    if (!stdin || this.exitStatus || this.finished || !stdin.writable) {
+    const stdin = this.#child?.stdin
+    if (!stdin || this.#exitStatus || this.#finished || !stdin.writable) {
       return Promise.reject(new Error('the server process is not running'))
     }
     // The callback runs once the line is handed to the OS: backpressure is the caller's wait.
@@ -110,92 +119,91 @@ export class StdioTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const child = this.child
+    const child = this.#child
     if (child?.pid !== undefined) {
-      if (!this.exitStatus) {
+      if (!this.#exitStatus) {
         // Closing stdin is the polite way to stop a stdio server: most exit on it at once.
         child.stdin.end()
-        await this.waitFor(() => this.exitStatus !== undefined, STDIN_GRACE_MS)
+        await this.#exitWithin(STDIN_GRACE_MS)
       }
-      await this.endGroup()
-      await this.drained
+      await this.#endGroup()
+      await this.#drained
     }
-    this.finish()
+    this.#finish()
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.exitStatus = { code, signal }
+  #onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.#exitStatus = { code, signal }
+    this.#exited()
     // Grandchildren outlive their parent unless the group is ended too.
-    void this.endGroup()
+    void this.#endGroup()
     // The last stderr lines (often the reason) may still be in the pipe: wait for it to close,
     // but not for long, in case a grandchild still holds it.
-    this.drained = new Promise<void>((resolve) => {
-      this.child?.once('close', () => resolve())
+    this.#drained = new Promise<void>((resolve) => {
+      this.#child?.once('close', () => resolve())
       setTimeout(resolve, EXIT_SETTLE_MS).unref()
-    }).then(() => this.finish())
+    }).then(() => this.#finish())
+  }
+
+  /** Whether the child exits within `ms`: its exit event, no polling. */
+  async #exitWithin(ms: number): Promise<boolean> {
+    if (this.#exitStatus) return true
+    let timer: NodeJS.Timeout | undefined
+    // Not unref'd: a close in progress keeps the process alive until it is done.
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+    try {
+      return await Promise.race([this.#exit.then(() => true), late])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** SIGTERM to the whole group, SIGKILL to what is left after a grace. Runs once. */
-  private endGroup(): Promise<void> {
-    this.ending ??= (async () => {
-      this.signalGroup('SIGTERM')
-      if (await this.waitFor(() => this.groupGone(), TERM_GRACE_MS)) return
-      this.signalGroup('SIGKILL')
-      await this.waitFor(() => this.groupGone(), KILL_WAIT_MS)
+  #endGroup(): Promise<void> {
+    this.#ending ??= (async () => {
+      this.#signalGroup('SIGTERM')
+      if (await this.#groupGoneWithin(TERM_GRACE_MS)) return
+      this.#signalGroup('SIGKILL')
+      await this.#groupGoneWithin(KILL_WAIT_MS)
     })()
-    return this.ending
+    return this.#ending
   }
 
-  private signalGroup(signal: NodeJS.Signals): void {
-    const pid = this.child?.pid
+  /** Whether the leader exits and no other live process is left in its group, within `ms`. */
+  async #groupGoneWithin(ms: number): Promise<boolean> {
+    const started = Date.now()
+    if (!(await this.#exitWithin(ms))) return false
+    const pid = this.#child?.pid
+    if (pid === undefined || process.platform === 'win32') return true
+    return endingGroups.goneWithin(pid, ms - (Date.now() - started))
+  }
+
+  #signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid
     if (pid === undefined) return
     try {
-      if (process.platform === 'win32') this.child?.kill(signal)
+      if (process.platform === 'win32') this.#child?.kill(signal)
       else process.kill(-pid, signal)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') this.onerror?.(err as Error)
     }
   }
 
-  /** Whether the leader has exited and no other live process is left in its group. */
-  private async groupGone(): Promise<boolean> {
-    const pid = this.child?.pid
-    if (this.exitStatus === undefined) return false
-    if (pid === undefined || process.platform === 'win32') return true
-    try {
-      process.kill(-pid, 0)
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH'
-    }
-    // Where nobody reaps orphans (a container's init), dead grandchildren stay as zombies and
-    // still answer signal 0: they are gone for our purpose.
-    return process.platform === 'linux' && !(await liveGroupMember(pid))
-  }
-
-  private async waitFor(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms
-    while (!(await done())) {
-      if (Date.now() >= deadline) return false
-      await sleep(POLL_MS)
-    }
-    return true
-  }
-
-  private finish(): void {
-    if (this.finished) return
-    this.finished = true
-    this.buffer.clear()
+  #finish(): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#buffer.clear()
     // What the server said before it went is still delivered, before the close.
-    for (let message = this.inbox.shift(); message !== undefined; message = this.inbox.shift()) {
+    for (let message = this.#inbox.shift(); message !== undefined; message = this.#inbox.shift()) {
       this.onmessage?.(message)
     }
     this.onclose?.()
   }
 
-  private onStdout(chunk: Buffer): void {
-    if (this.finished) return
+  #onStdout(chunk: Buffer): void {
+    if (this.#finished) return
     try {
-      this.buffer.append(chunk)
+      this.#buffer.append(chunk)
     } catch (err) {
       this.onerror?.(err as Error)
       return
@@ -203,16 +211,16 @@ export class StdioTransport implements Transport {
     for (;;) {
       let message: JSONRPCMessage | null
       try {
-        message = this.buffer.readMessage()
+        message = this.#buffer.readMessage()
       } catch (err) {
         // The bad line is already consumed: report it and go on with the next one.
         this.onerror?.(new Error(`the server wrote a line that is not JSON-RPC: ${(err as Error).message}`))
         continue
       }
       if (message === null) break
-      this.inbox.push(message)
+      this.#inbox.push(message)
     }
-    this.deliver()
+    this.#deliver()
   }
 
   /**
@@ -221,45 +229,112 @@ export class StdioTransport implements Transport {
    * and a progress notification read together with its result would otherwise reach a request
    * that is already settled, and be lost. Results in a row go at once (many concurrent calls).
    */
-  private deliver(): void {
-    if (this.delivering) return
-    for (let message = this.inbox.shift(); message !== undefined; message = this.inbox.shift()) {
+  #deliver(): void {
+    if (this.#delivering) return
+    for (let message = this.#inbox.shift(); message !== undefined; message = this.#inbox.shift()) {
       this.onmessage?.(message)
-      if (this.inbox.length > 0 && !('result' in message || 'error' in message)) {
-        this.delivering = true
+      if (this.#inbox.length > 0 && !('result' in message || 'error' in message)) {
+        this.#delivering = true
         setImmediate(() => {
-          this.delivering = false
-          this.deliver()
+          this.#delivering = false
+          this.#deliver()
         })
         return
       }
     }
   }
 
-  private onStderr(chunk: Buffer): void {
-    const lines = (this.stderrPartial + chunk.toString('utf8')).split('\n')
-    this.stderrPartial = (lines.pop() ?? '').slice(-STDERR_LINE_MAX)
+  #onStderr(chunk: Buffer): void {
+    const lines = (this.#stderrPartial + chunk.toString('utf8')).split('\n')
+    this.#stderrPartial = (lines.pop() ?? '').slice(-STDERR_LINE_MAX)
     for (const raw of lines) {
       const line = raw.replace(/\r$/, '').slice(0, STDERR_LINE_MAX)
       if (line.trim() === '') continue
-      this.stderrLines.push(line)
-      if (this.stderrLines.length > STDERR_LINES) this.stderrLines.shift()
-      this.options.onStderr?.(line)
+      this.#stderrLines.push(line)
+      if (this.#stderrLines.length > STDERR_LINES) this.#stderrLines.shift()
+      this.#options.onStderr?.(line)
     }
   }
 }
 
-/** Whether a process of group `pgid` is alive and not a zombie, from /proc (Linux). */
-async function liveGroupMember(pgid: number): Promise<boolean> {
+/**
+ * The process groups whose leader has exited, watched until their last member is gone. One timer
+ * serves every ending group (a shutdown ends them all at once), and slows down while they linger:
+ * signal 0 says whether a group has a member at all, and one read of /proc, for all groups that
+ * answered, tells live members from zombies.
+ */
+class EndingGroups {
+  readonly #waiting = new Set<GroupWaiter>()
+  #timer?: NodeJS.Timeout
+  #delay = GROUP_CHECK_FIRST_MS
+
+  goneWithin(pgid: number, ms: number): Promise<boolean> {
+    if (!hasMember(pgid)) return Promise.resolve(true)
+    return new Promise((done) => {
+      this.#waiting.add({ pgid, until: Date.now() + ms, done })
+      this.#schedule()
+    })
+  }
+
+  #schedule(): void {
+    if (this.#timer) return
+    this.#timer = setTimeout(() => void this.#check(), this.#delay)
+    this.#delay = Math.min(this.#delay * 2, GROUP_CHECK_MAX_MS)
+  }
+
+  async #check(): Promise<void> {
+    for (const waiter of this.#waiting) if (!hasMember(waiter.pgid)) this.#end(waiter, true)
+    // Where nobody reaps orphans (a container's init), dead members stay as zombies and still
+    // answer signal 0: they are gone for our purpose.
+    const live = this.#waiting.size > 0 && process.platform === 'linux' ? await liveGroups() : undefined
+    const now = Date.now()
+    for (const waiter of this.#waiting) {
+      if (live && !live.has(waiter.pgid)) this.#end(waiter, true)
+      else if (now >= waiter.until) this.#end(waiter, false)
+    }
+    this.#timer = undefined
+    if (this.#waiting.size > 0) this.#schedule()
+    else this.#delay = GROUP_CHECK_FIRST_MS
+  }
+
+  #end(waiter: GroupWaiter, gone: boolean): void {
+    this.#waiting.delete(waiter)
+    waiter.done(gone)
+  }
+}
+
+interface GroupWaiter {
+  pgid: number
+  /** When to stop waiting (Date.now() ms). */
+  until: number
+  done: (gone: boolean) => void
+}
+
+const endingGroups = new EndingGroups()
+
+/** Whether any process (a zombie included) is in group `pgid`. */
+function hasMember(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+/** Every process group with a member alive and not a zombie, from /proc (Linux). */
+async function liveGroups(): Promise<Set<number>> {
   const entries = await readdir('/proc').catch(() => [] as string[])
-  const states = await Promise.all(
+  const stats = await Promise.all(
     entries.filter((e) => /^\d+$/.test(e)).map((e) => readFile(`/proc/${e}/stat`, 'utf8').catch(() => '')),
   )
-  return states.some((stat) => {
+  const groups = new Set<number>()
+  for (const stat of stats) {
     // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses, so read after the last ')'.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(pgrp) === pgid && state !== 'Z' && state !== 'X'
-  })
+    if (state !== 'Z' && state !== 'X' && pgrp !== undefined) groups.add(Number(pgrp))
+  }
+  return groups
 }
 
 function spawnFailure(command: string, cwd: string | undefined, err: NodeJS.ErrnoException): string {
@@ -270,4 +345,18 @@ function spawnFailure(command: string, cwd: string | undefined, err: NodeJS.Errn
   if (err.code === 'ENOENT') return `cannot start "${command}": command not found`
   if (err.code === 'EACCES') return `cannot start "${command}": permission denied`
   return `cannot start "${command}": ${err.message}`
+}
+
+/** A child's environment: the parent's minus any variable holding a secret, plus its own `env`. */
+export function childEnv(
+  parent: Record<string, string | undefined>,
+  secrets: readonly string[],
+  own: Record<string, string>,
+): Record<string, string> {
+  const hidden = new Set(secrets.filter((s) => s !== ''))
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(parent)) {
+    if (value !== undefined && !hidden.has(value)) env[key] = value
+  }
+  return { ...env, ...own }
 }

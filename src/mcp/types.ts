@@ -11,6 +11,14 @@ import type {
 
 export type ServerState = 'connecting' | 'ready' | 'failed' | 'closed'
 
+/** The logger the registry writes to: constant messages, the data in the fields. */
+export interface RegistryLog {
+  debug(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
 export interface ServerStatus {
   name: string
   transport: 'stdio' | 'http' | 'sse'
@@ -108,12 +116,14 @@ export interface McpContent {
   ): Promise<{ server: string; result: ReadResourceResult }>
 }
 
-/** The registry as the rest of the platform uses it (the `mcp` decorator). */
+/** The registry as the platform uses it (the `mcp` decorator): tools, prompts and resources, states. */
 export interface McpRegistryApi extends ToolRunner, McpContent {
   /** Connects every server in the background: returns at once. */
   start(): void
+  /** Each server's state, in the configuration's order. */
   status(): ServerStatus[]
-  /** Whether every server's first attempt to connect has ended, one way or the other. */
+  /** Whether every server's first connection attempt has ended, one way or the other. */
   settled(): boolean
+  /** Ends every server's connection (and process group), all in parallel. */
   close(): Promise<void>
 }

@@ -1,0 +1,104 @@
+// Arguments checked before they reach a server: a tool's against its input schema (the problems go
+// back to the LLM as the tool's result, field by field), a prompt's required ones.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import type { Prompt, Tool } from '@modelcontextprotocol/sdk/types.js'
+import { ValidationFailedError, withData } from '../errors.js'
+import { errorMessage } from './failures.js'
+import type { CatalogueTool } from './catalogue.js'
+import type { RegistryLog } from './types.js'
+
+/** Servers' schemas use keywords and formats of their own: check what ajv knows, ignore the rest. */
+const AJV_OPTIONS = { allErrors: true, strict: false, validateFormats: false, logger: false } as const
+
+/** A validator, or null for a schema that does not compile (the server judges the arguments then). */
+type Validator = ValidateFunction | null
+
+export class ArgumentChecker {
+  readonly #ajv07 = new Ajv(AJV_OPTIONS)
+  readonly #ajv2020 = new Ajv2020(AJV_OPTIONS)
+  /** Keyed by the schema's text: an unchanged tool after a refresh reuses its validator. */
+  readonly #bySchema = new Map<string, Validator>()
+  /** Keyed by the definition: a tool called again does not serialize its schema again. */
+  readonly #byTool = new WeakMap<Tool, Validator>()
+  readonly #log: RegistryLog
+
+  constructor(log: RegistryLog) {
+    this.#log = log
+  }
+
+  /** The arguments, as the LLM wrote them, as an object; or what is wrong with them, in words for the LLM. */
+  check(tool: CatalogueTool, args: string): Record<string, unknown> | string {
+    const parsed = parseArguments(args)
+    if (typeof parsed === 'string') return parsed
+    const validator = this.#validator(tool)
+    if (!validator || validator(parsed)) return parsed
+    const problems = (validator.errors ?? []).map(describeAjvError)
+    return `Invalid arguments for ${tool.name}:\n${problems.join('\n')}`
+  }
+
+  #validator(tool: CatalogueTool): Validator {
+    const known = this.#byTool.get(tool.definition)
+    if (known !== undefined) return known
+    const validator = this.#compile(tool)
+    this.#byTool.set(tool.definition, validator)
+    return validator
+  }
+
+  #compile(tool: CatalogueTool): Validator {
+    const { $schema, ...schema } = tool.definition.inputSchema as Record<string, unknown>
+    const draft07 = typeof $schema === 'string' && /draft-0[4-7]/.test($schema)
+    const key = `${draft07 ? '07' : '2020'}:${JSON.stringify(schema)}`
+    if (this.#bySchema.has(key)) return this.#bySchema.get(key) as Validator
+    let validator: Validator = null
+    try {
+      validator = (draft07 ? this.#ajv07 : this.#ajv2020).compile(schema)
+    } catch (err) {
+      this.#log.warn(
+        { server: tool.server, tool: tool.definition.name, err: errorMessage(err) },
+        'mcp tool input schema does not compile; arguments are not checked',
+      )
+    }
+    this.#bySchema.set(key, validator)
+    return validator
+  }
+}
+
+/** Throws ValidationFailedError naming every required argument of the prompt that is missing. */
+export function checkPromptArguments(prompt: Prompt, args: Record<string, string>): void {
+  const missing = (prompt.arguments ?? []).filter((a) => a.required === true && args[a.name] === undefined)
+  if (missing.length === 0) return
+  throw withData(new ValidationFailedError(), {
+    validation_errors: missing.map((a) => ({
+      field: `payload.arguments.${a.name}`,
+      message: `The prompt '${prompt.name}' needs the argument '${a.name}'`,
+      type: 'missing',
+    })),
+  })
+}
+
+/** The arguments as an object, or what is wrong with them (in words for the LLM). */
+function parseArguments(args: string): Record<string, unknown> | string {
+  // Some models send nothing at all for a tool without parameters.
+  if (args.trim() === '') return {}
+  let value: unknown
+  try {
+    value = JSON.parse(args)
+  } catch (err) {
+    return `The arguments are not valid JSON: ${errorMessage(err)}`
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return 'The arguments must be a JSON object.'
+  }
+  return value as Record<string, unknown>
+}
+
+function describeAjvError(error: ErrorObject): string {
+  const params = error.params as Record<string, unknown>
+  if (error.keyword === 'required')
+    return `${error.instancePath}/${String(params.missingProperty)}: is required`
+  if (error.keyword === 'additionalProperties') {
+    return `${error.instancePath}/${String(params.additionalProperty)}: is not allowed`
+  }
+  return `${error.instancePath || '/'}: ${error.message ?? 'is not valid'}`
+}

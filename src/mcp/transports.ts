@@ -1,0 +1,37 @@
+// The transports the registry opens by default: a child process over stdio, or a remote server
+// over Streamable HTTP or the legacy HTTP+SSE transport. A registry may be given its own opener
+// (tests link it to an in-memory server).
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { ServerConfig } from '../config/types.js'
+import { sseTransport, streamableHttpTransport } from './remote.js'
+import { childEnv, StdioTransport } from './stdio-transport.js'
+import type { RegistryLog } from './types.js'
+
+/**
+ * Opens a transport (not started) to a server for one connection attempt. A server configured
+ * for Streamable HTTP without an explicit type may be asked again with `transport: 'sse'`.
+ */
+export type TransportOpener = (server: string, config: ServerConfig) => Transport | Promise<Transport>
+
+export interface RealTransportOptions {
+  /** The parent environment the children's environments are made from. */
+  env: Record<string, string | undefined>
+  /** Secret values: a variable holding one of them is not passed to a child. */
+  secrets: readonly string[]
+  log: RegistryLog
+}
+
+export function realTransports({ env, secrets, log }: RealTransportOptions): TransportOpener {
+  return (server, config) => {
+    if (config.transport !== 'stdio') {
+      return config.transport === 'http' ? streamableHttpTransport(config) : sseTransport(config)
+    }
+    return new StdioTransport({
+      command: config.command,
+      args: config.args,
+      env: childEnv(env, secrets, config.env),
+      onStderr: (line) => log.debug({ server, stderr: line }, 'mcp server stderr'),
+      ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
+    })
+  }
+}
