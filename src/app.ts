@@ -51,12 +51,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     app.log.level = config.logging.level
     await app.register(chatStorePlugin, { config: config.store, store: options.store })
     await app.register(llmProviderPlugin, { config: config.llm, provider: options.llm })
+    const redact = (text: string) => redactor.redact(text)
     await app.register(mcpRegistryPlugin, {
       servers: config.servers,
       connection: config.mcp.connection,
       toolTimeout: config.chat.service.tool_timeout,
       env: options.env,
       secrets: config.secrets,
+      redact,
     })
     await app.register(websocket, {
       // Root preClose hooks run before those of encapsulated plugins, so the default one would
@@ -73,7 +75,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         handleProtocols: (protocols) => selectProtocol(protocols),
       },
     })
-    const redact = (text: string) => redactor.redact(text)
     await app.register(chatRoutePlugin, {
       settings: config.chat.service,
       access: config,

@@ -18,7 +18,7 @@ import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import type { PlatformConfig, RemoteServerConfig, ServerConfig } from '../src/config/types.js'
 import { McpRegistry, type TransportOpener } from '../src/mcp/registry.js'
-import type { RegistryLog } from '../src/mcp/types.js'
+import type { Logger } from '../src/logging.js'
 
 type Connection = PlatformConfig['mcp']['connection']
 
@@ -36,7 +36,7 @@ interface LogLine {
 class Log {
   readonly lines: LogLine[] = []
   readonly #waiting = new Set<{ match: (line: LogLine) => boolean; found: (line: LogLine) => void }>()
-  readonly sink: RegistryLog = {
+  readonly sink: Logger = {
     debug: (obj, msg) => this.#add('debug', obj, msg),
     info: (obj, msg) => this.#add('info', obj, msg),
     warn: (obj, msg) => this.#add('warn', obj, msg),

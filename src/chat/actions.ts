@@ -1,7 +1,14 @@
 // The actions of /ws/chat that are not a chat turn (protocol.md): listing what the MCP servers
 // offer, fetching a prompt or a resource, and reading this principal's conversations. Each answers
 // with the `result` of its `complete` frame, or throws a platform error.
-import { ConversationNotFoundError, McpServerNotFoundError, ResourceNotFoundError } from '../errors.js'
+import {
+  ConversationNotFoundError,
+  McpServerNotFoundError,
+  ResourceNotFoundError,
+  ValidationFailedError,
+  withData,
+} from '../errors.js'
+import { MissingPromptArguments } from '../mcp/arguments.js'
 import type { McpContent, ToolRunner } from '../mcp/types.js'
 import type { ChatStore } from '../store/types.js'
 import type { ClientFrame } from './protocol.js'
@@ -64,7 +71,7 @@ export class ChatActions {
     if (frame.action === 'get_prompt') {
       const { server, name, arguments: args = {} } = frame.payload
       if (!content) throw new McpServerNotFoundError(server)
-      const result = await content.getPrompt(server, name, args, signal)
+      const result = await content.getPrompt(server, name, args, signal).catch(inFrame('payload.arguments'))
       const description = result.description ? { description: result.description } : {}
       return { messages: result.messages, ...description }
     }
@@ -111,5 +118,23 @@ export class ChatActions {
         ...described(template),
       })),
     ]
+  }
+}
+
+/**
+ * For a promise's catch: a prompt's missing arguments as the fields of the client's frame that
+ * lacked them (`at` is where its arguments are: `payload.arguments` in get_prompt,
+ * `payload.prompt.arguments` in a chat); any other error as it is.
+ */
+export function inFrame(at: string): (err: unknown) => never {
+  return (err) => {
+    if (!(err instanceof MissingPromptArguments)) throw err
+    throw withData(new ValidationFailedError(), {
+      validation_errors: err.data.missing_arguments.map((name) => ({
+        field: `${at}.${name}`,
+        message: `The prompt '${err.prompt}' needs the argument '${name}'`,
+        type: 'missing',
+      })),
+    })
   }
 }

@@ -2,10 +2,12 @@
 // before the text, and MCP resources, whose contents go with it. They are fetched once, when the
 // turn starts, and stored with its user_message as they were then, so the history stays true
 // even if the server's prompt or resource changes later.
-import type { ContentBlock, GetPromptResult } from '@modelcontextprotocol/sdk/types.js'
+import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js'
 import { McpServerNotFoundError, ResourceNotFoundError } from '../errors.js'
 import type { McpContent } from '../mcp/types.js'
 import type { Attachments, ResourceAttachment } from '../store/types.js'
+import { base64Bytes } from '../util/base64.js'
+import { inFrame } from './actions.js'
 import { renderResource } from './messages.js'
 import type { ChatPayload } from './protocol.js'
 
@@ -36,13 +38,9 @@ async function fetchPrompt(
 ): Promise<NonNullable<Attachments['prompt']>> {
   if (!mcp) throw new McpServerNotFoundError(ref.server)
   const args = ref.arguments ?? {}
-  let result: GetPromptResult
-  try {
-    result = await mcp.getPrompt(ref.server, ref.name, args, signal)
-  } catch (err) {
-    inChatFrame(err)
-    throw err
-  }
+  const result = await mcp
+    .getPrompt(ref.server, ref.name, args, signal)
+    .catch(inFrame('payload.prompt.arguments'))
   return {
     server: ref.server,
     name: ref.name,
@@ -78,22 +76,6 @@ async function fetchResources(
   )
 }
 
-const GET_PROMPT_ARGUMENTS = 'payload.arguments.'
-
-/**
- * The registry names a missing prompt argument's field as it is in get_prompt's payload,
- * `payload.arguments.NAME`; in a chat frame the arguments are under `payload.prompt`.
- */
-function inChatFrame(err: unknown): void {
-  const problems = (err as { data?: { validation_errors?: unknown } } | undefined)?.data?.validation_errors
-  if (!Array.isArray(problems)) return
-  for (const problem of problems as { field?: unknown }[]) {
-    if (typeof problem.field === 'string' && problem.field.startsWith(GET_PROMPT_ARGUMENTS)) {
-      problem.field = `payload.prompt.${problem.field.slice('payload.'.length)}`
-    }
-  }
-}
-
 /** Characters of attached text, to refuse what no context could hold before counting its tokens. */
 export function attachedChars(attachments: Attachments | undefined): number {
   if (!attachments) return 0
@@ -124,8 +106,4 @@ function contentText(block: ContentBlock): string {
     default:
       return `[${(block as { type: string }).type} content, not included]`
   }
-}
-
-function base64Bytes(data: string): number {
-  return Buffer.byteLength(data, 'base64')
 }

@@ -13,6 +13,7 @@ import {
   withData,
 } from '../errors.js'
 import type { Logger } from '../logging.js'
+import { abortReason } from '../util/abort.js'
 
 export type Body = Dispatcher.ResponseData['body']
 
@@ -248,10 +249,6 @@ export function errorCode(err: unknown): string {
   // Node's happy-eyeballs connect reports an AggregateError of the attempts.
   if (Array.isArray(e.errors) && e.errors.length) return errorCode(e.errors[0])
   return typeof e.name === 'string' ? e.name : 'UNKNOWN'
-}
-
-export function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError')
 }
 
 /** What every wire's constructor takes besides its configuration. */

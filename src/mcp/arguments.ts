@@ -3,10 +3,10 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { Prompt, Tool } from '@modelcontextprotocol/sdk/types.js'
-import { ValidationFailedError, withData } from '../errors.js'
+import { ValidationFailedError } from '../errors.js'
+import type { Logger } from '../logging.js'
 import { errorMessage } from './failures.js'
 import type { CatalogueTool } from './catalogue.js'
-import type { RegistryLog } from './types.js'
 
 /** Servers' schemas use keywords and formats of their own: check what ajv knows, ignore the rest. */
 const AJV_OPTIONS = { allErrors: true, strict: false, validateFormats: false, logger: false } as const
@@ -21,9 +21,9 @@ export class ArgumentChecker {
   readonly #bySchema = new Map<string, Validator>()
   /** Keyed by the definition: a tool called again does not serialize its schema again. */
   readonly #byTool = new WeakMap<Tool, Validator>()
-  readonly #log: RegistryLog
+  readonly #log: Logger
 
-  constructor(log: RegistryLog) {
+  constructor(log: Logger) {
     this.#log = log
   }
 
@@ -67,14 +67,27 @@ export class ArgumentChecker {
 /** Throws ValidationFailedError naming every required argument of the prompt that is missing. */
 export function checkPromptArguments(prompt: Prompt, args: Record<string, string>): void {
   const missing = (prompt.arguments ?? []).filter((a) => a.required === true && args[a.name] === undefined)
-  if (missing.length === 0) return
-  throw withData(new ValidationFailedError(), {
-    validation_errors: missing.map((a) => ({
-      field: `payload.arguments.${a.name}`,
-      message: `The prompt '${prompt.name}' needs the argument '${a.name}'`,
-      type: 'missing',
-    })),
-  })
+  if (missing.length > 0)
+    throw new MissingPromptArguments(
+      prompt.name,
+      missing.map((a) => a.name),
+    )
+}
+
+/**
+ * A prompt asked for without arguments it requires: a 400 VALIDATION_FAILED whose data names them
+ * (`data.missing_arguments`); the caller, which knows where the arguments were in the client's
+ * frame, words each as a field of it (src/chat/actions.ts).
+ */
+export class MissingPromptArguments extends ValidationFailedError {
+  override readonly data: { missing_arguments: string[] }
+  constructor(
+    readonly prompt: string,
+    names: string[],
+  ) {
+    super()
+    this.data = { missing_arguments: names }
+  }
 }
 
 /** The arguments as an object, or what is wrong with them (in words for the LLM). */

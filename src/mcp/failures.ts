@@ -11,7 +11,6 @@ import {
   type McpServerErrorCode,
   withData,
 } from '../errors.js'
-import { Redactor } from '../logging.js'
 import { httpStatusOf } from './remote.js'
 import { StdioTransport } from './stdio-transport.js'
 import type { ServerState, ToolOutcome } from './types.js'
@@ -30,11 +29,9 @@ export function serverError(type: McpServerErrorCode, message: string): ServerEr
 }
 
 /** A server's text as we repeat it (in /ready, logs, tool results): no secret, and not too long. */
-export function textCleaner(secrets: readonly string[]): (text: string) => string {
-  const redactor = new Redactor()
-  redactor.add(secrets)
+export function textCleaner(redact: (text: string) => string): (text: string) => string {
   return (text) => {
-    const redacted = redactor.redact(text)
+    const redacted = redact(text)
     return redacted.length > MAX_ERROR_CHARS ? `${redacted.slice(0, MAX_ERROR_CHARS)}…` : redacted
   }
 }

@@ -7,6 +7,7 @@ import type { GetPromptResult, ReadResourceResult } from '@modelcontextprotocol/
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js'
 import type { PlatformConfig, ServerConfig } from '../config/types.js'
 import { McpServerNotFoundError, PromptNotFoundError, ResourceNotFoundError, withData } from '../errors.js'
+import { Redactor, type Logger } from '../logging.js'
 import { ArgumentChecker, checkPromptArguments } from './arguments.js'
 import { Catalogue } from './catalogue.js'
 import { textCleaner, toolError } from './failures.js'
@@ -15,7 +16,6 @@ import { realTransports, type TransportOpener } from './transports.js'
 import type {
   McpRegistryApi,
   RegisteredTool,
-  RegistryLog,
   ServerPrompt,
   ServerResource,
   ServerResourceTemplate,
@@ -24,7 +24,6 @@ import type {
   ToolOutcome,
 } from './types.js'
 
-export type { RegistryLog } from './types.js'
 export type { TransportOpener } from './transports.js'
 
 export interface McpRegistryOptions {
@@ -36,7 +35,12 @@ export interface McpRegistryOptions {
   env: Record<string, string | undefined>
   /** Secret values: a variable holding one of them is not passed to a child. */
   secrets: string[]
-  log: RegistryLog
+  /**
+   * Removes secrets from a server's text before /ready, logs or a tool result repeat it: the app
+   * passes its one redactor. By default one made from `secrets`.
+   */
+  redact?: (text: string) => string
+  log: Logger
   /**
    * Opens a server's transport for each connection attempt. By default: a child over stdio, or
    * Streamable HTTP (falling back to HTTP+SSE) or HTTP+SSE, as the server is configured.
@@ -60,7 +64,7 @@ export class McpRegistry implements McpRegistryApi {
       log,
       openTransport: options.openTransport ?? realTransports({ env, secrets, log }),
       catalogue: this.#catalogue,
-      clean: textCleaner(secrets),
+      clean: textCleaner(options.redact ?? redactorOf(secrets)),
     }
     this.#connections = new Map(
       Object.entries(servers).map(([name, config]) => [name, new ServerConnection(name, config, shared)]),
@@ -154,4 +158,10 @@ export class McpRegistry implements McpRegistryApi {
     if (!connection) throw new McpServerNotFoundError(server)
     return connection
   }
+}
+
+function redactorOf(secrets: readonly string[]): (text: string) => string {
+  const redactor = new Redactor()
+  redactor.add(secrets)
+  return (text) => redactor.redact(text)
 }

@@ -7,6 +7,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import type { PlatformConfig, ServerConfig } from '../config/types.js'
 import { McpServerUnavailableError, McpTimeoutError, type McpServerErrorCode } from '../errors.js'
+import type { Logger } from '../logging.js'
 import { abortable, abortReason, deadline, Waiters } from '../util/abort.js'
 import type { Catalogue, Counts } from './catalogue.js'
 import {
@@ -26,7 +27,7 @@ import { isSseStreamError } from './remote.js'
 import { forwardProgress, toolOutcome } from './results.js'
 import { Session } from './session.js'
 import type { TransportOpener } from './transports.js'
-import type { RegistryLog, ServerState, ServerStatus, ToolCallOptions, ToolOutcome } from './types.js'
+import type { ServerState, ServerStatus, ToolCallOptions, ToolOutcome } from './types.js'
 
 /** Backoff doubles up to this, so a long series of retries stays useful. */
 const MAX_RECONNECT_DELAY_MS = 60_000
@@ -42,7 +43,7 @@ export interface ConnectionOptions {
   connection: PlatformConfig['mcp']['connection']
   /** Seconds for one tool call, unless the server sets its own `tool_timeout`. */
   toolTimeout: number
-  log: RegistryLog
+  log: Logger
   openTransport: TransportOpener
   /** Where the server's lists go. */
   catalogue: Catalogue

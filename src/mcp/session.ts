@@ -12,13 +12,14 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { ServerConfig } from '../config/types.js'
+import type { Logger } from '../logging.js'
 import { PACKAGE } from '../util/package.js'
 import { bothTransportsFailed } from './failures.js'
 import type { ListKind } from './listing.js'
 import { httpStatusOf, isSessionExpired, speaksOnlySse } from './remote.js'
 import { StdioTransport } from './stdio-transport.js'
 import type { TransportOpener } from './transports.js'
-import type { RegistryLog, ServerStatus } from './types.js'
+import type { ServerStatus } from './types.js'
 
 /** Who we are in `initialize`: this package, as its package.json says. */
 const CLIENT_INFO = { name: PACKAGE.name, version: PACKAGE.version }
@@ -96,7 +97,7 @@ export class Session {
     config: ServerConfig,
     openTransport: TransportOpener,
     options: RequestOptions,
-    log: RegistryLog,
+    log: Logger,
   ): Promise<Client> {
     if (config.transport !== 'http') return this.#attach(config, openTransport, options)
     try {

@@ -3,9 +3,9 @@
 // (tests link it to an in-memory server).
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { ServerConfig } from '../config/types.js'
+import type { Logger } from '../logging.js'
 import { sseTransport, streamableHttpTransport } from './remote.js'
 import { childEnv, StdioTransport } from './stdio-transport.js'
-import type { RegistryLog } from './types.js'
 
 /**
  * Opens a transport (not started) to a server for one connection attempt. A server configured
@@ -18,7 +18,7 @@ export interface RealTransportOptions {
   env: Record<string, string | undefined>
   /** Secret values: a variable holding one of them is not passed to a child. */
   secrets: readonly string[]
-  log: RegistryLog
+  log: Logger
 }
 
 export function realTransports({ env, secrets, log }: RealTransportOptions): TransportOpener {

@@ -11,14 +11,6 @@ import type {
 
 export type ServerState = 'connecting' | 'ready' | 'failed' | 'closed'
 
-/** The logger the registry writes to: constant messages, the data in the fields. */
-export interface RegistryLog {
-  debug(obj: object, msg: string): void
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
-
 export interface ServerStatus {
   name: string
   transport: 'stdio' | 'http' | 'sse'
@@ -95,8 +87,9 @@ export interface ServerResourceTemplate {
 /**
  * The prompts and resources of the connected servers. Lists are the servers' own, every page,
  * refreshed on list_changed. Fetching throws the platform's errors (errors.ts): unknown server,
- * prompt or resource (404), a server that is not connected (503), refused (400) or failed (502)
- * the request, or did not answer in time (504).
+ * prompt or resource (404), a prompt's missing arguments (MissingPromptArguments, a 400 the caller
+ * words), a server that is not connected (503), refused (400) or failed (502) the request, or did
+ * not answer in time (504).
  */
 export interface McpContent {
   prompts(): ServerPrompt[]
