@@ -35,6 +35,9 @@ function define<A extends unknown[] = []>(
   return Object.assign(constructor, { seen, doc })
 }
 
+/** A store error's detail, and what caused it (@fastify/error takes a last `{ cause }` argument). */
+type StoreErrorArgs = [detail: string, options?: { cause: unknown }]
+
 export const errors = {
   // ---- the client's frame ----
   INVALID_FRAME: define<[string]>(
@@ -188,35 +191,35 @@ export const errors = {
     'The MCP server did not answer in time.',
   ),
   // ---- the conversation store (reach the client as the error of the request that hit them) ----
-  STORE_CLOSED: define<[string]>(
+  STORE_CLOSED: define<StoreErrorArgs>(
     'STORE_CLOSED',
     'The conversation store failed: %s',
     503,
     'frame',
     'The store is closed: the server is shutting down.',
   ),
-  STORE_LOCK_TIMEOUT: define<[string]>(
+  STORE_LOCK_TIMEOUT: define<StoreErrorArgs>(
     'STORE_LOCK_TIMEOUT',
     'The conversation store failed: %s',
     503,
     'frame',
     'The event log stayed locked by another process for too long.',
   ),
-  STORE_LOCK_COMPROMISED: define<[string]>(
+  STORE_LOCK_COMPROMISED: define<StoreErrorArgs>(
     'STORE_LOCK_COMPROMISED',
     'The conversation store failed: %s',
     503,
     'frame',
     'The event log lock was lost mid-write; nothing was written.',
   ),
-  STORE_WRITE_FAILED: define<[string]>(
+  STORE_WRITE_FAILED: define<StoreErrorArgs>(
     'STORE_WRITE_FAILED',
     'The conversation store failed: %s',
     503,
     'frame',
     'The event log could not be written or synced.',
   ),
-  STORE_INVALID_EVENT: define<[string]>(
+  STORE_INVALID_EVENT: define<StoreErrorArgs>(
     'STORE_INVALID_EVENT',
     'The conversation store failed: %s',
     500,
@@ -360,71 +363,6 @@ export function formatProblem(p: ConfigProblem): string {
 /** EX_CONFIG from sysexits.h: the exit code for a configuration error. */
 export const EXIT_CONFIG = 78
 
-// ---- Aliases of the table under their former names. They go once every caller uses `errors`. ----
-
-export const InvalidFrameError = errors.INVALID_FRAME
-export const ValidationFailedError = errors.VALIDATION_FAILED
-export const ConversationNotFoundError = errors.CONVERSATION_NOT_FOUND
-export const RequestNotFoundError = errors.REQUEST_NOT_FOUND
-export const RequestInProgressError = errors.REQUEST_IN_PROGRESS
-export const ConversationBusyError = errors.CONVERSATION_BUSY
-export const InputTooLargeError = errors.INPUT_TOO_LARGE
-export const ContextTooLargeError = errors.CONTEXT_TOO_LARGE
-export const AttachmentsTooLargeError = errors.ATTACHMENTS_TOO_LARGE
-export const InternalError = errors.INTERNAL
-export const LlmUpstreamError = errors.LLM_UPSTREAM_ERROR
-export const LlmStreamBrokenError = errors.LLM_STREAM_BROKEN
-export const LlmBadResponseError = errors.LLM_BAD_RESPONSE
-export const LlmTimeoutError = errors.LLM_TIMEOUT
-export const McpServerNotFoundError = errors.MCP_SERVER_NOT_FOUND
-export const PromptNotFoundError = errors.PROMPT_NOT_FOUND
-export const ResourceNotFoundError = errors.RESOURCE_NOT_FOUND
-export const ResourceAmbiguousError = errors.RESOURCE_AMBIGUOUS
-export const McpRequestRefusedError = errors.MCP_REQUEST_REFUSED
-export const McpRequestFailedError = errors.MCP_REQUEST_FAILED
-export const McpServerUnavailableError = errors.MCP_SERVER_UNAVAILABLE
-export const McpTimeoutError = errors.MCP_TIMEOUT
-export const ShuttingDownError = errors.SHUTTING_DOWN
-
-const STORE_CODES = [
-  'STORE_CLOSED',
-  'STORE_LOCK_TIMEOUT',
-  'STORE_LOCK_COMPROMISED',
-  'STORE_WRITE_FAILED',
-  'STORE_INVALID_EVENT',
-] as const
-export type StoreErrorCode = (typeof STORE_CODES)[number]
-
-/** Former catalogue of the store's codes; the table's `statusCode` and `doc` say the same. */
-export const STORE_ERRORS = Object.fromEntries(
-  STORE_CODES.map((code) => [code, { status: new errors[code]('').statusCode, meaning: errors[code].doc }]),
-) as Record<StoreErrorCode, { status: number; meaning: string }>
-
-/** Former constructor of store errors: `new StoreError(code, detail, { cause })` is `new errors[code](detail, { cause })`. */
-export type StoreError = PlatformError & { code: StoreErrorCode }
-export const StoreError = function StoreError(
-  code: StoreErrorCode,
-  message: string,
-  options?: { cause?: unknown },
-): StoreError {
-  // @fastify/error takes a last `{ cause }` argument besides the template's.
-  const make = errors[code] as unknown as new (...args: unknown[]) => StoreError
-  return options ? new make(message, options) : new make(message)
-} as unknown as new (code: StoreErrorCode, message: string, options?: { cause?: unknown }) => StoreError
-
-const MCP_SERVER_CODES = [
-  'MCP_CONNECT_FAILED',
-  'MCP_SERVER_LOST',
-  'MCP_SESSION_EXPIRED',
-  'MCP_LIST_REFRESH_FAILED',
-] as const
 /** `error.type` of the MCP registry's log lines about a server's connection (not sent to clients). */
-export type McpServerErrorCode = (typeof MCP_SERVER_CODES)[number]
-export const MCP_SERVER_ERRORS = Object.fromEntries(
-  MCP_SERVER_CODES.map((code) => [code, errors[code].doc]),
-) as Record<McpServerErrorCode, string>
-
-/** Former list of the errors a client can receive: the entries seen in frames. */
-export const CLIENT_ERRORS: readonly PlatformErrorConstructor<never>[] = Object.values(errors).filter(
-  (e) => e.seen === 'frame',
-)
+export type McpServerErrorCode =
+  'MCP_CONNECT_FAILED' | 'MCP_SERVER_LOST' | 'MCP_SESSION_EXPIRED' | 'MCP_LIST_REFRESH_FAILED'

@@ -6,19 +6,7 @@ import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  CLIENT_ERRORS,
-  ConfigError,
-  InvalidFrameError,
-  MCP_SERVER_ERRORS,
-  McpTimeoutError,
-  STORE_ERRORS,
-  ShuttingDownError,
-  StoreError,
-  errors,
-  isPlatformError,
-  type ErrorCode,
-} from '../src/errors.js'
+import { ConfigError, errors, isPlatformError, type ErrorCode } from '../src/errors.js'
 import { Authenticator } from '../src/chat/auth.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -69,7 +57,6 @@ test('every upper-case `type` logged or sent in src/ and plugins/ is a code of t
       if (!file.endsWith('.ts')) continue
       const source = await readFile(join(ROOT, dir, file), 'utf8')
       for (const [, code] of source.matchAll(/\btype: '([A-Z][A-Z0-9_]+)'/g)) emitted.add(code!)
-      for (const [, code] of source.matchAll(/new StoreError\(\s*'([A-Z_]+)'/g)) emitted.add(code!)
       for (const [, code] of source.matchAll(/\berrors\.([A-Z][A-Z0-9_]+)\b/g)) emitted.add(code!)
     }
   }
@@ -78,27 +65,15 @@ test('every upper-case `type` logged or sent in src/ and plugins/ is a code of t
     assert.ok(Object.hasOwn(errors, code), `${code} is emitted but not in the table`)
 })
 
-test('the former names are the table entries, until their callers move', () => {
-  assert.equal(InvalidFrameError, errors.INVALID_FRAME)
-  assert.equal(McpTimeoutError, errors.MCP_TIMEOUT)
-  assert.equal(ShuttingDownError, errors.SHUTTING_DOWN)
-  assert.deepEqual(
-    CLIENT_ERRORS,
-    codes.filter((c) => errors[c].seen === 'frame').map((c) => errors[c]),
-  )
-  assert.deepEqual(STORE_ERRORS.STORE_INVALID_EVENT, { status: 500, meaning: errors.STORE_INVALID_EVENT.doc })
-  assert.equal(MCP_SERVER_ERRORS.MCP_SERVER_LOST, errors.MCP_SERVER_LOST.doc)
-})
-
-test('StoreError makes the table error of its code, with the detail and the cause', () => {
+test('a store error carries its detail and its cause', () => {
   const cause = new Error('EIO')
-  const error = new StoreError('STORE_WRITE_FAILED', 'could not write the event log', { cause })
+  const error = new errors.STORE_WRITE_FAILED('could not write the event log', { cause })
   assert.ok(error instanceof errors.STORE_WRITE_FAILED)
   assert.equal(error.code, 'STORE_WRITE_FAILED')
   assert.equal(error.statusCode, 503)
   assert.equal(error.message, 'The conversation store failed: could not write the event log')
   assert.equal(error.cause, cause)
-  assert.equal(new StoreError('STORE_CLOSED', 'the store is closed').cause, undefined)
+  assert.equal(new errors.STORE_CLOSED('the store is closed').cause, undefined)
 })
 
 test('ConfigError is CONFIG_INVALID with one line per problem', () => {

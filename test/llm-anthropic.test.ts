@@ -4,13 +4,7 @@
 import { afterEach, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { ProviderConfig } from '../src/config/types.js'
-import {
-  LlmBadResponseError,
-  LlmStreamBrokenError,
-  LlmTimeoutError,
-  LlmUpstreamError,
-  type PlatformError,
-} from '../src/errors.js'
+import { errors, type PlatformError } from '../src/errors.js'
 import { AnthropicProvider } from '../src/llm/anthropic.js'
 import type { LlmEvent, LlmRequest } from '../src/llm/types.js'
 import {
@@ -87,8 +81,8 @@ async function assertFixture(name: string, events: AsyncIterable<LlmEvent>): Pro
     return
   }
   assert.ok(
-    result.error instanceof LlmStreamBrokenError,
-    `expected LlmStreamBrokenError, got ${String(result.error)}`,
+    result.error instanceof errors.LLM_STREAM_BROKEN,
+    `expected errors.LLM_STREAM_BROKEN, got ${String(result.error)}`,
   )
   assert.equal(result.error.code, 'LLM_STREAM_BROKEN')
   assert.equal(result.error.statusCode, 502)
@@ -169,7 +163,10 @@ test('a stream that ends without message_stop is broken, and its half tool call 
   server.reply({ body: body.slice(0, body.indexOf('event: content_block_stop', body.indexOf('"b\\"'))) })
   const { events, error } = await run(chat(provider()))
   assert.deepEqual(events, [{ type: 'text', text: 'Let me add those.' }])
-  assert.ok(error instanceof LlmStreamBrokenError, `expected LlmStreamBrokenError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_STREAM_BROKEN,
+    `expected errors.LLM_STREAM_BROKEN, got ${String(error)}`,
+  )
   assert.equal(error.statusCode, 502)
 })
 
@@ -181,13 +178,16 @@ test('a stream that ends after message_delta but before message_stop is broken t
     events.some((e) => e.type === 'tool_call'),
     false,
   )
-  assert.ok(error instanceof LlmStreamBrokenError)
+  assert.ok(error instanceof errors.LLM_STREAM_BROKEN)
 })
 
 test('a data line that is not JSON is a bad response', async () => {
   server.reply({ body: 'event: message_start\ndata: {"type": "message_start",\n\n' })
   const { error } = await run(chat(provider()))
-  assert.ok(error instanceof LlmBadResponseError, `expected LlmBadResponseError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_BAD_RESPONSE,
+    `expected errors.LLM_BAD_RESPONSE, got ${String(error)}`,
+  )
   assert.equal(error.code, 'LLM_BAD_RESPONSE')
   assert.equal(error.statusCode, 502)
 })
@@ -196,7 +196,10 @@ test('a tool_use block without a name is a bad response', async () => {
   const body = anthropicToolUse([{ id: 'toolu_x', name: '', input: { a: 1 } }])
   server.reply({ body })
   const { error } = await run(chat(provider()))
-  assert.ok(error instanceof LlmBadResponseError, `expected LlmBadResponseError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_BAD_RESPONSE,
+    `expected errors.LLM_BAD_RESPONSE, got ${String(error)}`,
+  )
 })
 
 test('usage: cached prompt tokens count as prompt tokens; the latest output count wins', async () => {
@@ -358,14 +361,20 @@ test('a streaming request answered with a whole JSON message (a proxy) is read a
 test('a non-streaming reply without content is a bad response', async () => {
   server.reply({ json: { type: 'message', model: 'claude-x' } })
   const { error } = await run(chat(provider(), ask(false)))
-  assert.ok(error instanceof LlmBadResponseError, `expected LlmBadResponseError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_BAD_RESPONSE,
+    `expected errors.LLM_BAD_RESPONSE, got ${String(error)}`,
+  )
 })
 
 test('an error object with status 200 is an upstream error', async () => {
   server.reply({ json: { type: 'error', error: { type: 'api_error', message: 'Internal server error' } } })
   const { events, error } = await run(chat(provider(), ask(false)))
   assert.deepEqual(events, [])
-  assert.ok(error instanceof LlmUpstreamError, `expected LlmUpstreamError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_UPSTREAM_ERROR,
+    `expected errors.LLM_UPSTREAM_ERROR, got ${String(error)}`,
+  )
   assert.deepEqual(error.data, { upstream_status: 200, upstream_message: 'Internal server error' })
 })
 
@@ -493,7 +502,10 @@ test('an error status is an upstream error with its status and Anthropic message
   })
   const { events, error } = await run(chat(provider()))
   assert.deepEqual(events, [])
-  assert.ok(error instanceof LlmUpstreamError, `expected LlmUpstreamError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_UPSTREAM_ERROR,
+    `expected errors.LLM_UPSTREAM_ERROR, got ${String(error)}`,
+  )
   assert.equal(error.code, 'LLM_UPSTREAM_ERROR')
   assert.equal(error.statusCode, 502)
   assert.deepEqual(error.data, { upstream_status: 529, upstream_message: 'Overloaded' })
@@ -509,7 +521,7 @@ test('the api key never appears in an error, even when the provider quotes it', 
     },
   })
   const { error } = await run(chat(provider({ key: 'sk-ant-secret' })))
-  assert.ok(error instanceof LlmUpstreamError)
+  assert.ok(error instanceof errors.LLM_UPSTREAM_ERROR)
   assert.doesNotMatch(JSON.stringify({ message: error.message, data: error.data }), /sk-ant-secret/)
   assert.match(error.message, /invalid x-api-key/)
 })
@@ -521,7 +533,7 @@ test('an error event quoting the key is redacted too', async () => {
   )
   server.reply({ body })
   const { error } = await run(chat(provider({ key: 'sk-ant-secret' })))
-  assert.ok(error instanceof LlmStreamBrokenError)
+  assert.ok(error instanceof errors.LLM_STREAM_BROKEN)
   assert.deepEqual(error.data, {
     upstream_message: 'Overloaded for [redacted]',
     upstream_type: 'overloaded_error',
@@ -535,7 +547,7 @@ test('a provider that stops sending mid-stream times out', async () => {
   const started = Date.now()
   const { events, error } = await run(chat(provider({ timeout: 0.3 })))
   assert.deepEqual(events, [{ type: 'text', text: 'one' }])
-  assert.ok(error instanceof LlmTimeoutError, `expected LlmTimeoutError, got ${String(error)}`)
+  assert.ok(error instanceof errors.LLM_TIMEOUT, `expected errors.LLM_TIMEOUT, got ${String(error)}`)
   assert.equal(error.statusCode, 504)
   assert.ok(Date.now() - started < 2000)
 })
@@ -562,7 +574,10 @@ test('a connection lost mid-stream is a broken stream', async () => {
   assert.deepEqual((await events.next()).value, { type: 'text', text: 'one' })
   await server.close()
   await assert.rejects(events.next(), (err: PlatformError) => {
-    assert.ok(err instanceof LlmStreamBrokenError, `expected LlmStreamBrokenError, got ${String(err)}`)
+    assert.ok(
+      err instanceof errors.LLM_STREAM_BROKEN,
+      `expected errors.LLM_STREAM_BROKEN, got ${String(err)}`,
+    )
     assert.equal(typeof err.data?.cause, 'string')
     return true
   })

@@ -3,13 +3,7 @@
 import { afterEach, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { ProviderConfig } from '../src/config/types.js'
-import {
-  LlmBadResponseError,
-  LlmStreamBrokenError,
-  LlmTimeoutError,
-  LlmUpstreamError,
-  type PlatformError,
-} from '../src/errors.js'
+import { errors, type PlatformError } from '../src/errors.js'
 import { OpenAiProvider } from '../src/llm/openai.js'
 import type { LlmEvent, LlmRequest } from '../src/llm/types.js'
 import { fixture, openAiJson, openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
@@ -107,8 +101,8 @@ async function assertFixture(name: string, events: AsyncIterable<LlmEvent>): Pro
     return
   }
   assert.ok(
-    result.error instanceof LlmStreamBrokenError,
-    `expected LlmStreamBrokenError, got ${String(result.error)}`,
+    result.error instanceof errors.LLM_STREAM_BROKEN,
+    `expected errors.LLM_STREAM_BROKEN, got ${String(result.error)}`,
   )
   assert.equal(result.error.code, 'LLM_STREAM_BROKEN')
   assert.equal(result.error.statusCode, 502)
@@ -172,13 +166,13 @@ test('a stream that ends without [DONE] or a finish is broken', async () => {
     { type: 'text', text: 'Hello' },
     { type: 'text', text: ', wor' },
   ])
-  assert.ok(error instanceof LlmStreamBrokenError)
+  assert.ok(error instanceof errors.LLM_STREAM_BROKEN)
 })
 
 test('a data line that is not JSON is a bad response', async () => {
   server.reply({ body: 'data: {"choices": [\n\n' })
   const { error } = await run(chat(provider()))
-  assert.ok(error instanceof LlmBadResponseError)
+  assert.ok(error instanceof errors.LLM_BAD_RESPONSE)
   assert.equal(error.code, 'LLM_BAD_RESPONSE')
   assert.equal(error.statusCode, 502)
 })
@@ -318,7 +312,7 @@ test('a 429 JSON error is an upstream error with its status and message', async 
   server.reply({ status: 429, json: { error: { message, type: 'requests', code: 'rate_limit_exceeded' } } })
   const { events, error } = await run(chat(provider()))
   assert.deepEqual(events, [])
-  assert.ok(error instanceof LlmUpstreamError)
+  assert.ok(error instanceof errors.LLM_UPSTREAM_ERROR)
   assert.equal(error.code, 'LLM_UPSTREAM_ERROR')
   assert.equal(error.statusCode, 502)
   assert.deepEqual(error.data, { upstream_status: 429, upstream_message: message })
@@ -328,7 +322,7 @@ test('a 429 JSON error is an upstream error with its status and message', async 
 test('a 500 with a text body is an upstream error quoting the text', async () => {
   server.reply({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'upstream exploded\n' })
   const { error } = await run(chat(provider()))
-  assert.ok(error instanceof LlmUpstreamError)
+  assert.ok(error instanceof errors.LLM_UPSTREAM_ERROR)
   assert.deepEqual(error.data, { upstream_status: 500, upstream_message: 'upstream exploded' })
   assert.match(error.message, /upstream exploded/)
 })
@@ -336,7 +330,7 @@ test('a 500 with a text body is an upstream error quoting the text', async () =>
 test('the api key never appears in an error, even when the provider quotes it', async () => {
   server.reply({ status: 401, json: { error: { message: 'Incorrect API key provided: sk-secret-123.' } } })
   const { error } = await run(chat(provider({ key: 'sk-secret-123' })))
-  assert.ok(error instanceof LlmUpstreamError)
+  assert.ok(error instanceof errors.LLM_UPSTREAM_ERROR)
   assert.doesNotMatch(JSON.stringify({ message: error.message, data: error.data }), /sk-secret-123/)
   assert.match(error.message, /Incorrect API key provided/)
 })
@@ -349,7 +343,7 @@ test('a provider that stops sending mid-stream times out', async () => {
   const started = Date.now()
   const { events, error } = await run(chat(provider({ timeout: 0.3 })))
   assert.deepEqual(events, [{ type: 'text', text: 'one' }])
-  assert.ok(error instanceof LlmTimeoutError, `expected LlmTimeoutError, got ${String(error)}`)
+  assert.ok(error instanceof errors.LLM_TIMEOUT, `expected errors.LLM_TIMEOUT, got ${String(error)}`)
   assert.equal(error.code, 'LLM_TIMEOUT')
   assert.equal(error.statusCode, 504)
   assert.ok(Date.now() - started < 2000)
@@ -359,7 +353,7 @@ test('a provider that sends no headers times out', async () => {
   server.reply({ body: openAiStream(['late']), delayMs: 2500 })
   const started = Date.now()
   const { error } = await run(chat(provider({ timeout: 0.3 })))
-  assert.ok(error instanceof LlmTimeoutError, `expected LlmTimeoutError, got ${String(error)}`)
+  assert.ok(error instanceof errors.LLM_TIMEOUT, `expected errors.LLM_TIMEOUT, got ${String(error)}`)
   assert.ok(Date.now() - started < 2000)
 })
 
@@ -393,7 +387,10 @@ test('a connection lost mid-stream is a broken stream', async () => {
   assert.deepEqual((await events.next()).value, { type: 'text', text: 'one' })
   await server.close()
   await assert.rejects(events.next(), (err: PlatformError) => {
-    assert.ok(err instanceof LlmStreamBrokenError, `expected LlmStreamBrokenError, got ${String(err)}`)
+    assert.ok(
+      err instanceof errors.LLM_STREAM_BROKEN,
+      `expected errors.LLM_STREAM_BROKEN, got ${String(err)}`,
+    )
     assert.equal(typeof err.data?.cause, 'string')
     return true
   })
@@ -403,6 +400,9 @@ test('a refused connection is an upstream error naming the cause', async () => {
   const closed = await startLlmServer()
   await closed.close()
   const { error } = await run(chat(provider({ baseUrl: closed.baseUrl })))
-  assert.ok(error instanceof LlmUpstreamError, `expected LlmUpstreamError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_UPSTREAM_ERROR,
+    `expected errors.LLM_UPSTREAM_ERROR, got ${String(error)}`,
+  )
   assert.deepEqual(error.data, { cause: 'ECONNREFUSED' })
 })

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ProviderConfig } from '../src/config/types.js'
-import { LlmStreamBrokenError, LlmTimeoutError, LlmUpstreamError, type PlatformError } from '../src/errors.js'
+import { errors, type PlatformError } from '../src/errors.js'
 import { retryAfterMs, type Backoff } from '../src/llm/http.js'
 import { OpenAiProvider } from '../src/llm/openai.js'
 import type { LlmEvent, LlmRequest } from '../src/llm/types.js'
@@ -137,7 +137,10 @@ test('a 500 more times than max_retries is an upstream error with the status and
   server.setDefault({ status: 500, json: { error: { message: 'The server had an error' } } })
   const { events, error } = await run(provider({ maxRetries: 2 }))
   assert.deepEqual(events, [])
-  assert.ok(error instanceof LlmUpstreamError, `expected LlmUpstreamError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_UPSTREAM_ERROR,
+    `expected errors.LLM_UPSTREAM_ERROR, got ${String(error)}`,
+  )
   assert.equal(error.statusCode, 502)
   assert.deepEqual(error.data, {
     upstream_status: 500,
@@ -153,7 +156,7 @@ test('a 500 more times than max_retries is an upstream error with the status and
 test('a 400 is not retried', async () => {
   server.reply({ status: 400, json: { error: { message: 'bad request' } } })
   const { error } = await run(provider({ maxRetries: 3 }))
-  assert.ok(error instanceof LlmUpstreamError)
+  assert.ok(error instanceof errors.LLM_UPSTREAM_ERROR)
   assert.deepEqual(error.data, { upstream_status: 400, upstream_message: 'bad request' })
   assert.equal(server.requests.length, 1)
   assert.deepEqual(logs, [])
@@ -163,7 +166,7 @@ test('a retry-after longer than a minute is not waited for: the 429 is passed on
   server.reply({ status: 429, headers: { 'retry-after': '120' }, json: { error: { message: 'quota' } } })
   const started = Date.now()
   const { error } = await run(provider({ maxRetries: 3 }))
-  assert.ok(error instanceof LlmUpstreamError)
+  assert.ok(error instanceof errors.LLM_UPSTREAM_ERROR)
   assert.deepEqual(error.data, { upstream_status: 429, upstream_message: 'quota', retry_after: 120 })
   assert.equal(server.requests.length, 1)
   assert.ok(Date.now() - started < 1000)
@@ -217,7 +220,10 @@ test('a connection refused every time is an upstream error with the cause and at
   const port = Number(new URL(server.baseUrl).port)
   await server.close()
   const { error } = await run(provider({ baseUrl: `http://127.0.0.1:${port}/v1`, maxRetries: 2 }))
-  assert.ok(error instanceof LlmUpstreamError, `expected LlmUpstreamError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_UPSTREAM_ERROR,
+    `expected errors.LLM_UPSTREAM_ERROR, got ${String(error)}`,
+  )
   assert.deepEqual(error.data, { cause: 'ECONNREFUSED', attempts: 3 })
   assert.equal(logs.length, 2)
 })
@@ -233,7 +239,10 @@ test('a stream that breaks after two chunks is a broken stream, never retried', 
     { type: 'text', text: 'one' },
     { type: 'text', text: ' two' },
   ])
-  assert.ok(error instanceof LlmStreamBrokenError, `expected LlmStreamBrokenError, got ${String(error)}`)
+  assert.ok(
+    error instanceof errors.LLM_STREAM_BROKEN,
+    `expected errors.LLM_STREAM_BROKEN, got ${String(error)}`,
+  )
   assert.equal(error.statusCode, 502)
   assert.equal(typeof error.data?.cause, 'string')
   await sleep(100)
@@ -249,7 +258,7 @@ test('a provider that stops sending mid-stream times out with 504, never retried
   const { events, error } = await run(provider({ timeout: 0.3, maxRetries: 3 }))
   const elapsed = Date.now() - started
   assert.deepEqual(events, [{ type: 'text', text: 'one' }])
-  assert.ok(error instanceof LlmTimeoutError, `expected LlmTimeoutError, got ${String(error)}`)
+  assert.ok(error instanceof errors.LLM_TIMEOUT, `expected errors.LLM_TIMEOUT, got ${String(error)}`)
   assert.equal(error.statusCode, 504)
   assert.ok(elapsed >= 250 && elapsed < 2000, `timed out after ${elapsed} ms`)
   assert.equal(server.requests.length, 1)
@@ -259,7 +268,7 @@ test('a status line that never comes is retried; the last silence is a 504', asy
   server.reply({ body: openAiStream(['late']), delayMs: 3000 })
   server.reply({ body: openAiStream(['late']), delayMs: 3000 })
   const { error } = await run(provider({ timeout: 0.3, maxRetries: 1 }))
-  assert.ok(error instanceof LlmTimeoutError, `expected LlmTimeoutError, got ${String(error)}`)
+  assert.ok(error instanceof errors.LLM_TIMEOUT, `expected errors.LLM_TIMEOUT, got ${String(error)}`)
   assert.deepEqual(error.data, { attempts: 2 })
   assert.equal(server.requests.length, 2)
   assert.equal(logs[0]?.obj.cause, 'UND_ERR_HEADERS_TIMEOUT')

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
-import { StoreError } from '../src/errors.js'
+import { errors } from '../src/errors.js'
 import { MemoryStore } from '../src/store/memory.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
 import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
@@ -27,7 +27,7 @@ class SlowUnfinishedStore extends MemoryStore {
   readonly stored: ChatEvent[] = []
   override async append(events: NewEvent[]): Promise<ChatEvent[]> {
     if (unfinished(events)) await new Promise((resolve) => setTimeout(resolve, 100))
-    if (this.closed) throw new StoreError('STORE_CLOSED', 'the store is closed')
+    if (this.closed) throw new errors.STORE_CLOSED('the store is closed')
     const written = await super.append(events)
     this.stored.push(...written)
     return written
@@ -64,7 +64,7 @@ test('a turn whose socket closed is still stored as interrupted when the app clo
 /** A memory store that cannot store an unfinished turn. */
 class NoUnfinishedStore extends MemoryStore {
   override append(events: NewEvent[]): Promise<ChatEvent[]> {
-    if (unfinished(events)) return Promise.reject(new StoreError('STORE_WRITE_FAILED', 'disk full'))
+    if (unfinished(events)) return Promise.reject(new errors.STORE_WRITE_FAILED('disk full'))
     return super.append(events)
   }
 }

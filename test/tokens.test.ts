@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { get_encoding } from 'tiktoken'
-import { CLIENT_ERRORS, ContextTooLargeError } from '../src/errors.js'
+import { errors } from '../src/errors.js'
 import type { LlmMessage, ToolSpec } from '../src/llm/types.js'
 import { buildContext, checkFixed, type ContextInput, type HistoryMessage } from '../src/tokens/context.js'
 import {
@@ -382,14 +382,14 @@ test('context: a new message too large to fit even alone is a 413 that names the
   assert.throws(
     () => buildContext(input([], 0, { user: big, maxTokens: 2500, reserveTokens: 500 })),
     (err: unknown) => {
-      assert.ok(err instanceof ContextTooLargeError)
+      assert.ok(err instanceof errors.CONTEXT_TOO_LARGE)
       assert.equal(err.code, 'CONTEXT_TOO_LARGE')
       assert.equal(err.statusCode, 413)
       assert.match(err.message, new RegExp(`\\b${userTokens}\\b.*\\b${budget}\\b`))
       return true
     },
   )
-  assert.ok(CLIENT_ERRORS.includes(ContextTooLargeError))
+  assert.equal(errors.CONTEXT_TOO_LARGE.seen, 'frame')
   // Exactly at the budget it fits.
   const exact = SYSTEM_TOKENS + REPLY_PRIMING + userTokens
   const fits = buildContext(input([], 0, { user: big, maxTokens: exact + 500, reserveTokens: 500 }))
@@ -498,10 +498,10 @@ test('checkFixed: the check buildContext makes, on its own, with the same number
   })
   const context = buildContext(input([], 0, { tools: [tool], maxTokens: fixed + 500 }))
   assert.equal(context.accounting.total, fixed)
-  assert.throws(() => checkFixed({ ...base, userTokens, maxTokens: fixed + 499 }), ContextTooLargeError)
+  assert.throws(() => checkFixed({ ...base, userTokens, maxTokens: fixed + 499 }), errors.CONTEXT_TOO_LARGE)
   assert.throws(
     () => buildContext(input([], 0, { tools: [tool], maxTokens: fixed + 499 })),
-    ContextTooLargeError,
+    errors.CONTEXT_TOO_LARGE,
   )
 })
 

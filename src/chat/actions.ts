@@ -1,13 +1,7 @@
 // The actions of /ws/chat that are not a chat turn (protocol.md): listing what the MCP servers
 // offer, fetching a prompt or a resource, and reading this principal's conversations. Each answers
 // with the `result` of its `complete` frame, or throws a platform error.
-import {
-  ConversationNotFoundError,
-  McpServerNotFoundError,
-  ResourceNotFoundError,
-  ValidationFailedError,
-  withData,
-} from '../errors.js'
+import { errors, withData } from '../errors.js'
 import { MissingPromptArguments } from '../mcp/arguments.js'
 import type { McpContent, ToolRunner } from '../mcp/types.js'
 import type { ChatStore } from '../store/types.js'
@@ -59,7 +53,7 @@ export class ChatActions {
           limit,
           beforeSeq: before_seq,
         })
-        if (!events) throw new ConversationNotFoundError(conversation_id)
+        if (!events) throw new errors.CONVERSATION_NOT_FOUND(conversation_id)
         return { events: events.map(({ instance: _instance, principal: _principal, ...event }) => event) }
       }
     }
@@ -70,13 +64,13 @@ export class ChatActions {
     const { content } = this.#options
     if (frame.action === 'get_prompt') {
       const { server, name, arguments: args = {} } = frame.payload
-      if (!content) throw new McpServerNotFoundError(server)
+      if (!content) throw new errors.MCP_SERVER_NOT_FOUND(server)
       const result = await content.getPrompt(server, name, args, signal).catch(inFrame('payload.arguments'))
       const description = result.description ? { description: result.description } : {}
       return { messages: result.messages, ...description }
     }
     const { server, uri } = frame.payload
-    if (!content) throw new ResourceNotFoundError(uri)
+    if (!content) throw new errors.RESOURCE_NOT_FOUND(uri)
     const { result } = await content.readResource(uri, server, signal)
     return { contents: result.contents }
   }
@@ -129,7 +123,7 @@ export class ChatActions {
 export function inFrame(at: string): (err: unknown) => never {
   return (err) => {
     if (!(err instanceof MissingPromptArguments)) throw err
-    throw withData(new ValidationFailedError(), {
+    throw withData(new errors.VALIDATION_FAILED(), {
       validation_errors: err.data.missing_arguments.map((name) => ({
         field: `${at}.${name}`,
         message: `The prompt '${err.prompt}' needs the argument '${name}'`,

@@ -3,7 +3,7 @@
 // turn starts, and stored with its user_message as they were then, so the history stays true
 // even if the server's prompt or resource changes later.
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js'
-import { McpServerNotFoundError, ResourceNotFoundError } from '../errors.js'
+import { errors } from '../errors.js'
 import type { McpContent } from '../mcp/types.js'
 import type { Attachments, ResourceAttachment } from '../store/types.js'
 import { base64Bytes } from '../util/base64.js'
@@ -36,7 +36,7 @@ async function fetchPrompt(
   ref: NonNullable<ChatPayload['prompt']>,
   signal: AbortSignal,
 ): Promise<NonNullable<Attachments['prompt']>> {
-  if (!mcp) throw new McpServerNotFoundError(ref.server)
+  if (!mcp) throw new errors.MCP_SERVER_NOT_FOUND(ref.server)
   const args = ref.arguments ?? {}
   const result = await mcp
     .getPrompt(ref.server, ref.name, args, signal)
@@ -61,7 +61,7 @@ async function fetchResources(
   }
   const reads = await Promise.all(
     [...wanted.values()].map(({ server, uri }) => {
-      if (!mcp) throw new ResourceNotFoundError(uri)
+      if (!mcp) throw new errors.RESOURCE_NOT_FOUND(uri)
       return mcp.readResource(uri, server, signal)
     }),
   )

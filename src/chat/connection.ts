@@ -2,16 +2,7 @@
 // for how long, is the chat service's (service.ts); the non-chat actions are actions.ts'. Every
 // listener body is guarded: nothing a client sends may throw out of here or crash the process.
 import type { WebSocket, RawData } from 'ws'
-import {
-  InternalError,
-  InvalidFrameError,
-  RequestInProgressError,
-  RequestNotFoundError,
-  ValidationFailedError,
-  isPlatformError,
-  withData,
-  type PlatformError,
-} from '../errors.js'
+import { errors, isPlatformError, withData, type PlatformError } from '../errors.js'
 import { describeError, type Logger } from '../logging.js'
 import type { ChatActions } from './actions.js'
 import { checkFrame, type ClientFrame } from './protocol.js'
@@ -71,21 +62,21 @@ export class ChatConnection {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (isBinary)
-      return this.#sendError(null, new InvalidFrameError('binary frames are not accepted; send JSON text'))
+      return this.#sendError(null, new errors.INVALID_FRAME('binary frames are not accepted; send JSON text'))
     let value: unknown
     try {
       value = JSON.parse(rawText(data))
     } catch {
-      return this.#sendError(null, new InvalidFrameError('not valid JSON'))
+      return this.#sendError(null, new errors.INVALID_FRAME('not valid JSON'))
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return this.#sendError(null, new InvalidFrameError('expected a JSON object'))
+      return this.#sendError(null, new errors.INVALID_FRAME('expected a JSON object'))
     }
     const checked = checkFrame(value as Record<string, unknown>)
     if (!checked.ok) {
       return this.#sendError(
         checked.requestId,
-        withData(new ValidationFailedError(), { validation_errors: checked.issues }),
+        withData(new errors.VALIDATION_FAILED(), { validation_errors: checked.issues }),
       )
     }
     this.#dispatch(checked.frame)
@@ -94,7 +85,7 @@ export class ChatConnection {
   #dispatch(frame: ClientFrame): void {
     const { service, actions, principal } = this.#options
     const id = frame.request_id
-    if (service.isRunning(principal, id)) return this.#sendError(id, new RequestInProgressError(id))
+    if (service.isRunning(principal, id)) return this.#sendError(id, new errors.REQUEST_IN_PROGRESS(id))
     const from = { principal, requestId: id, origin: this }
     const end = (outcome: RequestEnd) => this.#end(id, outcome)
     switch (frame.action) {
@@ -110,7 +101,8 @@ export class ChatConnection {
         )
       case 'cancel': {
         const target = frame.payload.target_request_id
-        if (!service.cancel(principal, target)) return this.#sendError(id, new RequestNotFoundError(target))
+        if (!service.cancel(principal, target))
+          return this.#sendError(id, new errors.REQUEST_NOT_FOUND(target))
         return this.#send({ request_id: id, status: 'complete', result: { cancelled: true } })
       }
       default:
@@ -151,7 +143,7 @@ export class ChatConnection {
     if (isPlatformError(err)) error = err
     else {
       this.#options.log.error({ request_id: requestId, error: describeError(err) }, 'unexpected error')
-      error = new InternalError()
+      error = new errors.INTERNAL()
     }
     const body: ErrorBody = {
       code: error.statusCode,

@@ -4,7 +4,7 @@
 // service reports. A chat turn is one kind of request (turn.ts); a prompt or resource read on an
 // MCP server is another. `shutdown()` ends them all and waits.
 import type { PlatformConfig } from '../config/types.js'
-import { InputTooLargeError, RequestInProgressError, ShuttingDownError } from '../errors.js'
+import { errors } from '../errors.js'
 import type { LlmProvider } from '../llm/types.js'
 import { describeError, type Logger } from '../logging.js'
 import type { McpContent, ToolRunner } from '../mcp/types.js'
@@ -87,9 +87,9 @@ export class ChatService {
     end: (outcome: RequestEnd) => void,
   ): void {
     const id = key(from.principal, from.requestId)
-    if (this.#closing) return end({ status: 'error', error: new ShuttingDownError() })
+    if (this.#closing) return end({ status: 'error', error: new errors.SHUTTING_DOWN() })
     if (this.#requests.has(id))
-      return end({ status: 'error', error: new RequestInProgressError(from.requestId) })
+      return end({ status: 'error', error: new errors.REQUEST_IN_PROGRESS(from.requestId) })
     const request: InFlight = {
       kind,
       principal: from.principal,
@@ -174,7 +174,7 @@ export class ChatService {
     const { settings } = this.#options
     const { payload } = turnRequest
     if (payload.text.length > settings.max_input_chars) {
-      throw new InputTooLargeError(payload.text.length, settings.max_input_chars)
+      throw new errors.INPUT_TOO_LARGE(payload.text.length, settings.max_input_chars)
     }
     const claim = (conversationId: string): boolean => {
       if (request.conversations.has(conversationId)) return true
@@ -225,7 +225,7 @@ function key(principal: string, requestId: string): string {
 /** A request's failure as its outcome: stopped by someone, or an error. */
 function ended(err: unknown, request: InFlight): RequestEnd {
   if (!(err instanceof RequestStopped) || err.reason === 'shutdown') {
-    return { status: 'error', error: err instanceof RequestStopped ? new ShuttingDownError() : err }
+    return { status: 'error', error: err instanceof RequestStopped ? new errors.SHUTTING_DOWN() : err }
   }
   const { conversationId } = request
   return { status: 'cancelled', ...(conversationId === undefined ? {} : { conversationId }) }

@@ -5,12 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { PlatformConfig } from '../config/types.js'
-import {
-  AttachmentsTooLargeError,
-  ConversationBusyError,
-  ConversationNotFoundError,
-  RequestInProgressError,
-} from '../errors.js'
+import { errors } from '../errors.js'
 import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
 import { describeError, type Logger } from '../logging.js'
 import type { McpContent, RegisteredTool, ToolRunner } from '../mcp/types.js'
@@ -117,14 +112,14 @@ export class Turn {
   async run(): Promise<ChatMetadata> {
     const { store, settings } = this.#deps
     const { principal, request_id, payload } = this.request
-    if (!this.#deps.claim(this.conversationId)) throw new ConversationBusyError(this.conversationId)
+    if (!this.#deps.claim(this.conversationId)) throw new errors.CONVERSATION_BUSY(this.conversationId)
     if (namesAttachments(payload)) {
       // Its prompt and resources are fetched only for a request that will run: one already
       // answered is replayed from what the store holds (their server may be gone since), one
       // running elsewhere is a 409. beginTurn below stays the one atomic check.
       const peek = await store.peekRequest(principal, request_id)
       if (peek.state === 'finished') return this.#replay(peek.events)
-      if (peek.state === 'running') throw new RequestInProgressError(request_id)
+      if (peek.state === 'running') throw new errors.REQUEST_IN_PROGRESS(request_id)
     }
     // Fetched before the turn is stored: they are part of what the user said.
     const attachments = await fetchAttachments(this.#deps.content, payload, this.#signal)
@@ -132,7 +127,7 @@ export class Turn {
     // No token is longer than MAX_TOKEN_CHARS characters: past this, no counting is needed to know.
     const chars = attachedChars(attachments)
     if (chars > budget * MAX_TOKEN_CHARS) {
-      throw new AttachmentsTooLargeError(chars, budget)
+      throw new errors.ATTACHMENTS_TOO_LARGE(chars, budget)
     }
     const message = this.#event({
       type: 'user_message',
@@ -145,15 +140,15 @@ export class Turn {
     // would be history sent with every later turn of the conversation.
     this.#checkFits(message)
     const began = await store.beginTurn({ ...message, instance: this.#deps.instance }, this.#create)
-    if (began.outcome === 'not_found') throw new ConversationNotFoundError(this.conversationId)
+    if (began.outcome === 'not_found') throw new errors.CONVERSATION_NOT_FOUND(this.conversationId)
     if (began.outcome === 'duplicate') {
       // Finished: answered again from the store. Otherwise a live instance is running it.
-      if (!isFinished(began.events)) throw new RequestInProgressError(request_id)
+      if (!isFinished(began.events)) throw new errors.REQUEST_IN_PROGRESS(request_id)
       return this.#replay(began.events)
     }
     this.#began = true
     this.conversationId = began.event.conversation_id
-    if (!this.#deps.claim(this.conversationId)) throw new ConversationBusyError(this.conversationId)
+    if (!this.#deps.claim(this.conversationId)) throw new errors.CONVERSATION_BUSY(this.conversationId)
     this.#emit.processing({ conversation_id: this.conversationId })
 
     const stored = await store.history(principal, this.conversationId)

@@ -3,7 +3,7 @@
 // prompt, content blocks instead of roles for tool calls and results, and named stream events.
 import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
-import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
+import { errors, withData } from '../errors.js'
 import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
 import { anthropicInputSchema } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
@@ -123,7 +123,7 @@ export class AnthropicProvider implements LlmProvider {
       if (reply.stopped) break
     }
     // Without message_stop the reply may be cut anywhere, even inside a tool call's input.
-    if (!reply.stopped) throw new LlmStreamBrokenError('the stream ended before message_stop')
+    if (!reply.stopped) throw new errors.LLM_STREAM_BROKEN('the stream ended before message_stop')
     yield* reply.end()
   }
 
@@ -137,7 +137,10 @@ export class AnthropicProvider implements LlmProvider {
     const message = parseObject(text, 'the reply') as WireMessage
     if (message.type === 'error' || message.error !== undefined) {
       const upstream = this.#http.redact(errorMessage(message.error) ?? 'unknown error')
-      throw withData(new LlmUpstreamError(upstream), { upstream_status: 200, upstream_message: upstream })
+      throw withData(new errors.LLM_UPSTREAM_ERROR(upstream), {
+        upstream_status: 200,
+        upstream_message: upstream,
+      })
     }
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
     const whole = reply.addMessage(message)
@@ -195,7 +198,7 @@ class ReplyState {
       case 'error': {
         const error = event.error as { type?: unknown } | undefined
         const message = this.redact(errorMessage(event.error) ?? 'unknown error')
-        throw withData(new LlmStreamBrokenError(message), {
+        throw withData(new errors.LLM_STREAM_BROKEN(message), {
           upstream_message: message,
           upstream_type: typeof error?.type === 'string' ? error.type : undefined,
         })
@@ -208,7 +211,7 @@ class ReplyState {
 
   /** Takes in a whole (non-streaming) message; returns its text blocks joined. */
   addMessage(message: WireMessage): string {
-    if (!Array.isArray(message.content)) throw new LlmBadResponseError('the reply has no content')
+    if (!Array.isArray(message.content)) throw new errors.LLM_BAD_RESPONSE('the reply has no content')
     this.#addHeader(message)
     if (typeof message.stop_reason === 'string') this.#stopReason = message.stop_reason
     let text = ''
@@ -221,7 +224,7 @@ class ReplyState {
   *end(): Generator<LlmEvent> {
     const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
     for (const [index, call] of calls) {
-      if (!call.name) throw new LlmBadResponseError(`tool_use block ${index} has no name`)
+      if (!call.name) throw new errors.LLM_BAD_RESPONSE(`tool_use block ${index} has no name`)
       yield { type: 'tool_call', call: toToolCall(call, index) }
     }
     let finish_reason = toFinishReason(this.#stopReason)
@@ -362,6 +365,7 @@ function parseObject(text: string, what: string): WireEvent & WireMessage {
   } catch {
     value = undefined
   }
-  if (!isObject(value)) throw new LlmBadResponseError(`${what} is not a JSON object: ${text.slice(0, 200)}`)
+  if (!isObject(value))
+    throw new errors.LLM_BAD_RESPONSE(`${what} is not a JSON object: ${text.slice(0, 200)}`)
   return value
 }

@@ -5,13 +5,7 @@ import { createParser } from 'eventsource-parser'
 // tool calls.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, type Dispatcher } from 'undici'
-import {
-  LlmStreamBrokenError,
-  LlmTimeoutError,
-  LlmUpstreamError,
-  isPlatformError,
-  withData,
-} from '../errors.js'
+import { errors, isPlatformError, withData } from '../errors.js'
 import type { Logger } from '../logging.js'
 import { abortReason } from '../util/abort.js'
 
@@ -88,8 +82,8 @@ export function createLlmPool(origin: string, timeoutSeconds: number): Pool {
  * POSTs `request` until the provider answers 2xx, and returns that answer with its body unread.
  * 408, 409, 429, 5xx and connection failures are retried up to `maxRetries` times, after
  * `retry-after-ms` / `retry-after` when the provider sends one, else after an exponential backoff
- * with full jitter. Throws LlmUpstreamError (502) for an error status or a failed connection,
- * LlmTimeoutError (504) when no status line came in time, or `signal.reason` once aborted;
+ * with full jitter. Throws errors.LLM_UPSTREAM_ERROR (502) for an error status or a failed connection,
+ * errors.LLM_TIMEOUT (504) when no status line came in time, or `signal.reason` once aborted;
  * `error.data.attempts` says how many were made when there was more than one.
  */
 export async function postWithRetries(
@@ -129,7 +123,7 @@ export async function postWithRetries(
       if (attempt > 1) data.attempts = attempt
       // The client may wait it out itself: it is told how long the provider asked for, in seconds.
       if (asked !== undefined && isRetryableStatus(status)) data.retry_after = Math.ceil(asked / 1000)
-      throw withData(new LlmUpstreamError(`${status} ${message}`), data)
+      throw withData(new errors.LLM_UPSTREAM_ERROR(`${status} ${message}`), data)
     }
     await wait(asked ?? jittered(backoff, attempt), { upstream_status: status }, attempt, options)
   }
@@ -185,22 +179,22 @@ function single(value: string | string[] | undefined): string | undefined {
 function connectionError(code: string, attempts: number, timeoutSeconds: number): Error {
   const data: Record<string, unknown> = attempts > 1 ? { attempts } : {}
   if (TIMEOUT_CODES.has(code)) {
-    const err = new LlmTimeoutError(timeoutSeconds)
+    const err = new errors.LLM_TIMEOUT(timeoutSeconds)
     return attempts > 1 ? withData(err, data) : err
   }
-  return withData(new LlmUpstreamError(`connection failed (${code})`), { cause: code, ...data })
+  return withData(new errors.LLM_UPSTREAM_ERROR(`connection failed (${code})`), { cause: code, ...data })
 }
 
 /**
  * Maps a failure while reading an answer's body: an abort stays the signal's reason, a silence
- * longer than the timeout is LlmTimeoutError, a lost connection is LlmStreamBrokenError.
+ * longer than the timeout is errors.LLM_TIMEOUT, a lost connection is errors.LLM_STREAM_BROKEN.
  */
 export function bodyError(err: unknown, signal: AbortSignal, timeoutSeconds: number): unknown {
   if (signal.aborted) return abortReason(signal)
   if (isPlatformError(err)) return err
   const code = errorCode(err)
-  if (TIMEOUT_CODES.has(code)) return new LlmTimeoutError(timeoutSeconds)
-  return withData(new LlmStreamBrokenError(`connection lost (${code})`), { cause: code })
+  if (TIMEOUT_CODES.has(code)) return new errors.LLM_TIMEOUT(timeoutSeconds)
+  return withData(new errors.LLM_STREAM_BROKEN(`connection lost (${code})`), { cause: code })
 }
 
 /** `{error: {message}}` (OpenAI, Anthropic), `{error: "…"}` (Ollama), `{message}` (others). */

@@ -2,7 +2,7 @@
 // compatible proxy. One keep-alive connection pool per provider; replies are read as they arrive.
 import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
-import { LlmBadResponseError, LlmStreamBrokenError, LlmUpstreamError, withData } from '../errors.js'
+import { errors, withData } from '../errors.js'
 import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
 import { openAiParameters } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
@@ -98,7 +98,7 @@ export class OpenAiProvider implements LlmProvider {
     }
     // Some servers end without [DONE]: the finish reason says the answer is whole.
     if (!finished && !reply.finish)
-      throw new LlmStreamBrokenError('the stream ended before the answer was complete')
+      throw new errors.LLM_STREAM_BROKEN('the stream ended before the answer was complete')
     yield* reply.end()
   }
 
@@ -110,13 +110,16 @@ export class OpenAiProvider implements LlmProvider {
       throw bodyError(err, signal, this.#http.timeout)
     }
     const json = parseJson(text)
-    if (json === undefined) throw new LlmBadResponseError('the reply is not JSON')
+    if (json === undefined) throw new errors.LLM_BAD_RESPONSE('the reply is not JSON')
     if (json.error !== undefined) {
       const message = this.#http.redact(errorMessage(json.error) ?? 'unknown error')
-      throw withData(new LlmUpstreamError(message), { upstream_status: 200, upstream_message: message })
+      throw withData(new errors.LLM_UPSTREAM_ERROR(message), {
+        upstream_status: 200,
+        upstream_message: message,
+      })
     }
     const choice = Array.isArray(json.choices) ? json.choices[0] : undefined
-    if (!choice?.message) throw new LlmBadResponseError('the reply has no choices')
+    if (!choice?.message) throw new errors.LLM_BAD_RESPONSE('the reply has no choices')
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
     reply.add({ model: json.model, usage: json.usage, x_groq: json.x_groq })
     const content = choice.message.content
@@ -143,7 +146,7 @@ class ReplyState {
     if (chunk.error !== undefined) {
       const e = chunk.error as { type?: unknown; code?: unknown }
       const message = this.redact(errorMessage(chunk.error) ?? 'unknown error')
-      throw withData(new LlmStreamBrokenError(message), {
+      throw withData(new errors.LLM_STREAM_BROKEN(message), {
         upstream_message: message,
         upstream_type: typeof e.type === 'string' ? e.type : typeof e.code === 'string' ? e.code : undefined,
       })
@@ -181,7 +184,7 @@ class ReplyState {
   *end(): Generator<LlmEvent> {
     const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
     for (const [index, call] of calls) {
-      if (!call.name) throw new LlmBadResponseError(`tool call ${index} has no name`)
+      if (!call.name) throw new errors.LLM_BAD_RESPONSE(`tool call ${index} has no name`)
       yield { type: 'tool_call', call: { ...call, id: call.id || `call_${index}` } }
     }
     let finish_reason = toFinishReason(this.finish)
@@ -235,6 +238,6 @@ function parseJson(text: string): WireReply | undefined {
 
 function parseEvent(data: string): WireReply {
   const chunk = parseJson(data)
-  if (!chunk) throw new LlmBadResponseError(`a stream event is not a JSON object: ${data.slice(0, 200)}`)
+  if (!chunk) throw new errors.LLM_BAD_RESPONSE(`a stream event is not a JSON object: ${data.slice(0, 200)}`)
   return chunk
 }

@@ -3,7 +3,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { Prompt, Tool } from '@modelcontextprotocol/sdk/types.js'
-import { ValidationFailedError } from '../errors.js'
+import { errors } from '../errors.js'
 import type { Logger } from '../logging.js'
 import { errorMessage } from './failures.js'
 import type { CatalogueTool } from './catalogue.js'
@@ -64,7 +64,7 @@ export class ArgumentChecker {
   }
 }
 
-/** Throws ValidationFailedError naming every required argument of the prompt that is missing. */
+/** Throws errors.VALIDATION_FAILED naming every required argument of the prompt that is missing. */
 export function checkPromptArguments(prompt: Prompt, args: Record<string, string>): void {
   const missing = (prompt.arguments ?? []).filter((a) => a.required === true && args[a.name] === undefined)
   if (missing.length > 0)
@@ -79,7 +79,7 @@ export function checkPromptArguments(prompt: Prompt, args: Record<string, string
  * (`data.missing_arguments`); the caller, which knows where the arguments were in the client's
  * frame, words each as a field of it (src/chat/actions.ts).
  */
-export class MissingPromptArguments extends ValidationFailedError {
+export class MissingPromptArguments extends errors.VALIDATION_FAILED {
   override readonly data: { missing_arguments: string[] }
   constructor(
     readonly prompt: string,

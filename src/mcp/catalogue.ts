@@ -4,7 +4,7 @@
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js'
 import type { Prompt, Tool } from '@modelcontextprotocol/sdk/types.js'
 import type { ServerConfig } from '../config/types.js'
-import { ResourceAmbiguousError, ResourceNotFoundError } from '../errors.js'
+import { errors } from '../errors.js'
 import { emptyLists, type Lists } from './listing.js'
 import { assignToolNames } from './naming.js'
 import type { RegisteredTool, ServerPrompt, ServerResource, ServerResourceTemplate } from './types.js'
@@ -86,8 +86,8 @@ export class Catalogue {
     if (owners.length === 0) {
       owners = all.filter(([, lists]) => lists.templates.some((t) => matches(t.uriTemplate, uri)))
     }
-    if (owners.length === 0) throw new ResourceNotFoundError(uri)
-    if (owners.length > 1) throw new ResourceAmbiguousError(uri, owners.map(([name]) => name).join(', '))
+    if (owners.length === 0) throw new errors.RESOURCE_NOT_FOUND(uri)
+    if (owners.length > 1) throw new errors.RESOURCE_AMBIGUOUS(uri, owners.map(([name]) => name).join(', '))
     return (owners[0] as [string, Lists])[0]
   }
 

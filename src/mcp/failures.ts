@@ -3,14 +3,7 @@
 // repeated without secrets and cut short: a remote server may answer with a whole page.
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import {
-  McpRequestFailedError,
-  McpRequestRefusedError,
-  McpServerUnavailableError,
-  isPlatformError,
-  type McpServerErrorCode,
-  withData,
-} from '../errors.js'
+import { errors, isPlatformError, type McpServerErrorCode, withData } from '../errors.js'
 import { httpStatusOf } from './remote.js'
 import { StdioTransport } from './stdio-transport.js'
 import type { ServerState, ToolOutcome } from './types.js'
@@ -96,16 +89,18 @@ export function requestError(server: string, err: unknown, clean: (text: string)
   if (isPlatformError(err)) return err
   if (err instanceof McpError) {
     if (err.code === Number(ErrorCode.ConnectionClosed)) {
-      return new McpServerUnavailableError(server, 'it went away during the request')
+      return new errors.MCP_SERVER_UNAVAILABLE(server, 'it went away during the request')
     }
     const message = clean(err.message.replace(/^MCP error -?\d+: /, ''))
     const mcp_error = { code: err.code, message, ...(err.data === undefined ? {} : { data: err.data }) }
     const refused = err.code === Number(ErrorCode.InvalidParams)
     return withData(
-      refused ? new McpRequestRefusedError(server, message) : new McpRequestFailedError(server, message),
+      refused
+        ? new errors.MCP_REQUEST_REFUSED(server, message)
+        : new errors.MCP_REQUEST_FAILED(server, message),
       { mcp_error },
     )
   }
   // The request never got an answer: the server is unreachable or answered HTTP with an error.
-  return new McpServerUnavailableError(server, clean(errorMessage(err)))
+  return new errors.MCP_SERVER_UNAVAILABLE(server, clean(errorMessage(err)))
 }

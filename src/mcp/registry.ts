@@ -6,7 +6,7 @@
 import type { GetPromptResult, ReadResourceResult } from '@modelcontextprotocol/sdk/types.js'
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js'
 import type { PlatformConfig, ServerConfig } from '../config/types.js'
-import { McpServerNotFoundError, PromptNotFoundError, ResourceNotFoundError, withData } from '../errors.js'
+import { errors, withData } from '../errors.js'
 import { Redactor, type Logger } from '../logging.js'
 import { ArgumentChecker, checkPromptArguments } from './arguments.js'
 import { Catalogue } from './catalogue.js'
@@ -124,7 +124,7 @@ export class McpRegistry implements McpRegistryApi {
     const prompt = this.#catalogue.prompt(server, name)
     if (!prompt) {
       connection.requireReady()
-      throw new PromptNotFoundError(server, name)
+      throw new errors.PROMPT_NOT_FOUND(server, name)
     }
     checkPromptArguments(prompt, args)
     return connection.request(signal, (client, options) =>
@@ -147,7 +147,7 @@ export class McpRegistry implements McpRegistryApi {
       // The specification's "resource not found" code, or the SDK's InvalidParams for the same.
       const code = (err as { data?: { mcp_error?: { code?: number } } }).data?.mcp_error?.code
       if (code === -32002 || code === Number(ErrorCode.InvalidParams)) {
-        throw withData(new ResourceNotFoundError(uri), (err as { data: Record<string, unknown> }).data)
+        throw withData(new errors.RESOURCE_NOT_FOUND(uri), (err as { data: Record<string, unknown> }).data)
       }
       throw err
     }
@@ -155,7 +155,7 @@ export class McpRegistry implements McpRegistryApi {
 
   #connection(server: string): ServerConnection {
     const connection = this.#connections.get(server)
-    if (!connection) throw new McpServerNotFoundError(server)
+    if (!connection) throw new errors.MCP_SERVER_NOT_FOUND(server)
     return connection
   }
 }

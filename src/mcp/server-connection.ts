@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import type { PlatformConfig, ServerConfig } from '../config/types.js'
-import { McpServerUnavailableError, McpTimeoutError, type McpServerErrorCode } from '../errors.js'
+import { errors, type McpServerErrorCode } from '../errors.js'
 import type { Logger } from '../logging.js'
 import { abortable, abortReason, deadline, Waiters } from '../util/abort.js'
 import type { Catalogue, Counts } from './catalogue.js'
@@ -118,11 +118,11 @@ export class ServerConnection {
     this.#setState('closed')
   }
 
-  /** Throws McpServerUnavailableError unless the server is ready. */
+  /** Throws errors.MCP_SERVER_UNAVAILABLE unless the server is ready. */
   requireReady(): Session {
     const session = this.#session
     if (this.#state !== 'ready' || !session) {
-      throw new McpServerUnavailableError(this.name, this.#error ?? this.#state)
+      throw new errors.MCP_SERVER_UNAVAILABLE(this.name, this.#error ?? this.#state)
     }
     return session
   }
@@ -157,7 +157,7 @@ export class ServerConnection {
       if (options.signal.aborted) throw abortReason(options.signal)
       if (limit.expired()) return toolError(`The tool call timed out after ${seconds} s.`)
       // The session expired and the new one could not be had.
-      if (err instanceof McpServerUnavailableError) {
+      if (err instanceof errors.MCP_SERVER_UNAVAILABLE) {
         return toolError(unavailable(this.name, this.#state, this.#error))
       }
       if (isConnectionClosed(err) || !session?.current || this.#state !== 'ready') {
@@ -184,7 +184,7 @@ export class ServerConnection {
       return await this.#withSession(limit.signal, (client) => send(client, options))
     } catch (err) {
       if (signal?.aborted) throw abortReason(signal)
-      if (limit.expired()) throw new McpTimeoutError(this.name, seconds)
+      if (limit.expired()) throw new errors.MCP_TIMEOUT(this.name, seconds)
       throw requestError(this.name, err, this.#options.clean)
     } finally {
       limit.dispose()

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto'
 import { eventProblem } from './event-schema.js'
 import type { LogIndex } from './log-index.js'
 import { RequestIndex, type TrackedRequest } from './request-index.js'
-import { requestState, StoreError, type ChatEvent, type NewEvent } from './types.js'
+import { errors } from '../errors.js'
+import { requestState, type ChatEvent, type NewEvent } from './types.js'
 
 /** An operation as a caller queued it. */
 export type Operation =
@@ -108,6 +109,6 @@ function buildEvent(input: NewEvent, seq: number): { event: ChatEvent; line: str
   const line = JSON.stringify(draft)
   const event: unknown = JSON.parse(line)
   const problem = eventProblem(event)
-  if (problem) throw new StoreError('STORE_INVALID_EVENT', `the event does not fit the schema: ${problem}`)
+  if (problem) throw new errors.STORE_INVALID_EVENT(`the event does not fit the schema: ${problem}`)
   return { event: event as ChatEvent, line: `${line}\n` }
 }

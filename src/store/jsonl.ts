@@ -8,6 +8,7 @@
 // Reads: an in-memory index of byte offsets per conversation (log-index.ts), built by one
 // streaming scan at open and kept current by reading only what was appended since (complete
 // lines, without the lock). The lock protocol is in lock.ts.
+import { errors } from '../errors.js'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -18,7 +19,6 @@ import { LogIndex } from './log-index.js'
 import {
   newestFirst,
   requestState,
-  StoreError,
   type BeginTurnResult,
   type ChatEvent,
   type ChatStore,
@@ -202,10 +202,7 @@ export class JsonlStore implements ChatStore {
   async #close(): Promise<void> {
     this.#closing = true
     const giveUp = setTimeout(() => {
-      const reason = new StoreError(
-        'STORE_CLOSED',
-        'the store closed while the event log was locked; not written',
-      )
+      const reason = new errors.STORE_CLOSED('the store closed while the event log was locked; not written')
       this.#giveUp.abort(reason)
     }, this.#closeTimeoutMs)
     try {
@@ -221,7 +218,7 @@ export class JsonlStore implements ChatStore {
 
   #submit(op: Pending): void {
     if (this.#closing) {
-      op.reject(new StoreError('STORE_CLOSED', 'the store is closed'))
+      op.reject(new errors.STORE_CLOSED('the store is closed'))
       return
     }
     this.#queue.push(op)
@@ -286,15 +283,14 @@ export class JsonlStore implements ChatStore {
   async #write(batch: Batch, hold: Hold): Promise<void> {
     await this.#beforeWrite?.()
     if (hold.compromised) {
-      throw new StoreError('STORE_LOCK_COMPROMISED', 'the event log lock was lost; nothing was written', {
+      throw new errors.STORE_LOCK_COMPROMISED('the event log lock was lost; nothing was written', {
         cause: hold.compromised,
       })
     }
     // Someone appending under what we believe is our lock means the lock is not ours any more.
     const { size } = await this.#file.stat()
     if (size !== this.#index.offset) {
-      throw new StoreError(
-        'STORE_LOCK_COMPROMISED',
+      throw new errors.STORE_LOCK_COMPROMISED(
         `the event log changed under our lock (${size} bytes, ${this.#index.offset} expected); nothing was written`,
       )
     }
@@ -309,7 +305,7 @@ export class JsonlStore implements ChatStore {
       await this.#file.truncate(this.#index.offset).catch((cut: unknown) => {
         this.#log.error({ err: cut, path: this.#path }, 'could not cut off a failed write')
       })
-      throw new StoreError('STORE_WRITE_FAILED', `could not write the event log: ${String(err)}`, {
+      throw new errors.STORE_WRITE_FAILED(`could not write the event log: ${String(err)}`, {
         cause: err,
       })
     }
@@ -319,7 +315,7 @@ export class JsonlStore implements ChatStore {
   // --- reading -------------------------------------------------------------------------------
 
   #assertOpen(): void {
-    if (this.#closing) throw new StoreError('STORE_CLOSED', 'the store is closed')
+    if (this.#closing) throw new errors.STORE_CLOSED('the store is closed')
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
 import type { Logger } from '../logging.js'
-import { StoreError } from './types.js'
+import { errors } from '../errors.js'
 
 /** The longest pause between two tries of a busy lock (before jitter). */
 const MAX_POLL_MS = 10
@@ -75,18 +75,14 @@ export class EventLogLock {
         })
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
-          throw new StoreError('STORE_WRITE_FAILED', `could not lock ${this.#path}: ${String(err)}`, {
+          throw new errors.STORE_WRITE_FAILED(`could not lock ${this.#path}: ${String(err)}`, {
             cause: err,
           })
         }
         if (performance.now() >= deadline) {
-          throw new StoreError(
-            'STORE_LOCK_TIMEOUT',
-            `could not lock ${this.#path} within ${this.#timeoutMs} ms`,
-            {
-              cause: err,
-            },
-          )
+          throw new errors.STORE_LOCK_TIMEOUT(`could not lock ${this.#path} within ${this.#timeoutMs} ms`, {
+            cause: err,
+          })
         }
       }
       // Short, jittered polls: the lock is held for one write and one fsync at a time.

@@ -1,11 +1,11 @@
 // The `memory` repository: everything in this process, gone at exit. For tests and trials.
+import { errors } from '../errors.js'
 import { randomUUID } from 'node:crypto'
 import { eventProblem } from './event-schema.js'
 import { RequestIndex, type TrackedRequest } from './request-index.js'
 import {
   newestFirst,
   requestState,
-  StoreError,
   titleOf,
   type BeginTurnResult,
   type ChatEvent,
@@ -115,8 +115,7 @@ export class MemoryStore implements ChatStore {
     // All or nothing, as in the other repositories: check every event before storing any.
     for (const event of events) {
       const problem = eventProblem({ ...event, id: 'x', seq: 1, timestamp: new Date().toISOString() })
-      if (problem)
-        throw new StoreError('STORE_INVALID_EVENT', `the event does not fit the schema: ${problem}`)
+      if (problem) throw new errors.STORE_INVALID_EVENT(`the event does not fit the schema: ${problem}`)
     }
     return events.map((event) => {
       const timestamp = new Date().toISOString()

@@ -187,8 +187,6 @@ export function newestFirst(a: ConversationSummary, b: ConversationSummary): num
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
 }
 
-export { StoreError, type StoreErrorCode } from '../errors.js'
-
 export const TITLE_CHARS = 80
 
 export function titleOf(text: string): string {

@@ -12,7 +12,7 @@
 // likely refers to, and the model would answer confidently without it; an over-full context, by
 // contrast, is loud (the provider refuses it) and usually still fits, because `max_tokens` is the
 // platform's budget, not the model's window, and `reserve_tokens` leaves room besides.
-import { ContextTooLargeError, withData } from '../errors.js'
+import { errors, withData } from '../errors.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
 import { countMessage, countTools, MESSAGE_OVERHEAD, REPLY_PRIMING } from './counter.js'
 
@@ -109,7 +109,7 @@ export interface FixedCost {
 
 /**
  * Counts the system prompt, the tool schemas, the reply priming and the new user message, and
- * throws ContextTooLargeError (413) when they alone exceed the budget: no history can make such a
+ * throws errors.CONTEXT_TOO_LARGE (413) when they alone exceed the budget: no history can make such a
  * turn fit. buildContext's own check, exported so a turn can be refused before it is stored.
  */
 export function checkFixed(input: FixedInput): FixedCost {
@@ -119,7 +119,7 @@ export function checkFixed(input: FixedInput): FixedCost {
   const tools = countTools(input.tools, model)
   const fixed = system + tools + REPLY_PRIMING + user
   if (fixed > budget) {
-    throw withData(new ContextTooLargeError(user, fixed - user, budget), {
+    throw withData(new errors.CONTEXT_TOO_LARGE(user, fixed - user, budget), {
       message_tokens: user,
       system_tokens: system,
       tool_tokens: tools,
@@ -129,7 +129,7 @@ export function checkFixed(input: FixedInput): FixedCost {
   return { budget, system, tools, user, fixed }
 }
 
-/** Throws ContextTooLargeError (413) when the system prompt, tools and new message alone do not fit. */
+/** Throws errors.CONTEXT_TOO_LARGE (413) when the system prompt, tools and new message alone do not fit. */
 export function buildContext(input: ContextInput): ContextResult {
   const { model } = input
   const userEntries = counted(
