@@ -3,29 +3,15 @@
 // abort controller, its open inputs and its completion; the socket layer only frames what the
 // service reports. A chat turn is one kind of request (turn.ts); a prompt or resource read on an
 // MCP server is another. `shutdown()` ends them all and waits.
-import type { PlatformConfig } from '../config/types.js'
 import { errors } from '../errors.js'
-import type { LlmProvider } from '../llm/types.js'
-import { describeError, type Logger } from '../logging.js'
-import type { McpContent, ToolRunner } from '../mcp/types.js'
-import type { ChatStore } from '../store/types.js'
+import { describeError } from '../logging.js'
 import { closeInstance, openInstance } from './instance.js'
 import { RequestStopped, type Completion, type RequestEnd, type RequestKind } from './requests.js'
 import type { ChatMetadata } from './server-frames.js'
-import { Turn, type TurnEmitter, type TurnRequest } from './turn.js'
+import { Turn, type TurnDeps, type TurnEmitter, type TurnRequest } from './turn.js'
 
-export interface ChatServiceOptions {
-  store: ChatStore
-  llm: LlmProvider
-  /** The MCP tools offered to the LLM; none when absent. */
-  tools?: ToolRunner
-  /** The MCP prompts and resources a chat may attach; none when absent. */
-  content?: McpContent
-  settings: PlatformConfig['chat']['service']
-  log: Logger
-  /** DEBUG_TOKENS=1: log each turn's token accounting. */
-  debugTokens?: boolean
-}
+/** What the turns use (store, LLM, MCP, settings, log); the service adds its instance and the claims. */
+export type ChatServiceOptions = Omit<TurnDeps, 'instance' | 'claim'>
 
 /** One request running in this process. */
 interface InFlight {
