@@ -56,10 +56,10 @@ export const errors = {
   ),
   REQUEST_NOT_FOUND: define<[string]>(
     'REQUEST_NOT_FOUND',
-    "No running request '%s' on this connection",
+    "No running request '%s' of yours",
     404,
     'frame',
-    '`cancel` names a `target_request_id` that is not running on this connection.',
+    '`cancel` names a `target_request_id` that no request of this principal is running under (in this process).',
   ),
   REQUEST_IN_PROGRESS: define<[string]>(
     'REQUEST_IN_PROGRESS',

@@ -84,7 +84,7 @@ export const CancelPayload = Type.Object(
     target_request_id: Type.String({
       pattern: REQUEST_ID_PATTERN,
       description:
-        'The `request_id` of a running `chat`, `get_prompt` or `read_resource` on this connection.',
+        'The `request_id` of a running `chat`, `get_prompt` or `read_resource` of this principal, from any of its sockets.',
     }),
   },
   {
