@@ -1,9 +1,9 @@
 // The registry's protocol behaviour on the SDK's in-memory linked transports, a real SDK McpServer
 // on the other end: reconnect after the server closes the connection, a session the server forgot
 // (renewed, the request sent again once), list_changed, the HTTP→SSE fallback when the registry
-// shuts down or times out meanwhile, transports whose close fails, the client's name and version. No process, no port, no sleep:
-// every wait is on an event (a log line, a transport closing), with a test timeout in case it
-// never comes.
+// shuts down or times out meanwhile, transports whose close fails, the client's name and version.
+// No process, no port, no sleep: every wait is on an event (a log line, a transport closing), with
+// a test timeout in case it never comes.
 import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
