@@ -30,6 +30,13 @@ export interface ChatStoreOptions {
 
 async function chatStore(fastify: FastifyInstance, options: ChatStoreOptions): Promise<void> {
   const { config, store: given } = options
+  // A root hook, so it runs before the preClose of encapsulated plugins (chat-route ends its turns
+  // there, and they write what they had said): the store bounds those writes from this moment.
+  const shutdown = new AbortController()
+  fastify.addHook('preClose', () => {
+    shutdown.abort()
+    return Promise.resolve()
+  })
   if (!given && !config)
     throw new TypeError('chat-store: give options.config (the store section) or options.store')
   if (config) assertSupported(storeProblem(config))
@@ -38,15 +45,20 @@ async function chatStore(fastify: FastifyInstance, options: ChatStoreOptions): P
     (await buildStore(config!, {
       isLive: options.isLive ?? isInstanceAlive,
       log: fastify.log.child({ component: 'chat-store' }),
+      shutdown: shutdown.signal,
     }))
   fastify.decorate('chatStore', store)
-  // Registered before the other plugins, so closed after them: the store flushes last.
+  // onClose hooks run last-registered first: registered before the plugins that write to it (as
+  // buildApp does), the store flushes last.
   fastify.addHook('onClose', async () => {
     await store.close()
   })
 }
 
-async function buildStore(config: StoreConfig, options: StoreOptions & { log: Logger }): Promise<ChatStore> {
+async function buildStore(
+  config: StoreConfig,
+  options: StoreOptions & { log: Logger; shutdown: AbortSignal },
+): Promise<ChatStore> {
   switch (config.type) {
     case 'jsonl':
       return JsonlStore.open({ ...options, path: config.path, fsync: config.fsync })

@@ -3,6 +3,9 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import lockfile from 'proper-lockfile'
 import { errors } from '../src/errors.js'
 import { MemoryStore } from '../src/store/memory.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
@@ -127,4 +130,37 @@ test('a socket error is logged once, as a warning', async () => {
   } finally {
     await platform.close()
   }
+})
+
+test('shutdown while another process holds the store lock stays within its budget; the client is told', async (t) => {
+  const platform = await startPlatform({
+    baseUrl: llm.baseUrl,
+    patch: (c) => {
+      c.store = { type: 'jsonl', path: 'events.jsonl', fsync: true }
+    },
+  })
+  llm.reply({
+    body: openAiStream(['Half ', 'an answer']).split('\n\n').slice(0, 2).join('\n\n') + '\n\n',
+    hang: true,
+  })
+  const client = await Client.inject(platform.app)
+  client.chat('locked', { text: 'hello' })
+  await client.until((f) => f.some((x) => x.request_id === 'locked' && x.status === 'chunk'))
+  // Another writer takes the log's lock and keeps it fresh, past the whole shutdown.
+  const release = await lockfile.lock(join(platform.dir, 'events.jsonl'), {
+    stale: 5000,
+    update: 1000,
+    realpath: false,
+  })
+  t.after(() => release().catch(() => undefined))
+  const started = performance.now()
+  await platform.close()
+  const ms = performance.now() - started
+  t.diagnostic(`closed in ${Math.round(ms)} ms`)
+  // The store gives up on the lock 1.5 s into the shutdown; sockets get 1 s to close: in all,
+  // well inside close-with-grace's 5 s.
+  assert.ok(ms < 4500, `closed in ${Math.round(ms)} ms, past the 5 s shutdown budget's share`)
+  assertError(terminal(client.frames.filter((f) => f.request_id === 'locked')), 503, 'SHUTTING_DOWN')
+  const logged = platform.logs.lines().find((l) => l.msg === 'unfinished turn not stored')
+  assert.equal(logged?.error?.type, 'STORE_CLOSED')
 })

@@ -43,10 +43,16 @@ export interface JsonlStoreOptions extends StoreOptions {
   /** How long a batch waits for the lock before failing with STORE_LOCK_TIMEOUT (default 30 s). */
   lockTimeoutMs?: number
   /**
-   * How long close() lets pending writes wait for the lock (default 3000, inside the platform's
-   * 5 s shutdown budget). Past it, those still waiting are refused with STORE_CLOSED, not written.
+   * How long writes may still wait for the lock once the store is winding down (default 1500, a
+   * share of the platform's 5 s shutdown budget). Past it, those still waiting are refused with
+   * STORE_CLOSED, not written.
    */
   closeTimeoutMs?: number
+  /**
+   * Fires when the app begins to shut down, before the turns that are stopped store what they had
+   * said: the store winds down from then on, not only from close(), so those writes are bounded too.
+   */
+  shutdown?: AbortSignal
   /**
    * For tests: runs under the lock, after the catch-up, right before the write, so a test can
    * disturb the file or the lock at exactly that point.
@@ -57,7 +63,7 @@ export interface JsonlStoreOptions extends StoreOptions {
 const DEFAULT_STALE_MS = 5000
 const MIN_STALE_MS = 2000
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000
-const DEFAULT_CLOSE_TIMEOUT_MS = 3000
+const DEFAULT_CLOSE_TIMEOUT_MS = 1500
 /** Operations per group commit: bounds one write and the time its callers wait. */
 const MAX_BATCH = 512
 
@@ -84,8 +90,9 @@ export class JsonlStore implements ChatStore {
   readonly #lock: EventLogLock
   readonly #beforeWrite: (() => Promise<void>) | undefined
   readonly #closeTimeoutMs: number
-  /** Aborted when close() stops waiting: batches waiting for the lock give up. */
+  /** Aborted closeTimeoutMs after winding down began: batches waiting for the lock give up. */
   readonly #giveUp = new AbortController()
+  #giveUpTimer: NodeJS.Timeout | undefined
   readonly #file: FileHandle
   readonly #index: LogIndex
 
@@ -120,6 +127,7 @@ export class JsonlStore implements ChatStore {
     // Append mode: every write lands at the end of the file, whatever anyone else did to it.
     const file = await open(path, 'a+')
     const store = new JsonlStore(options, file)
+    options.shutdown?.addEventListener('abort', () => store.#windDown(), { once: true })
     try {
       const started = performance.now()
       // The long scan runs without the lock; the lock is only needed for the last bit and the cut.
@@ -199,16 +207,23 @@ export class JsonlStore implements ChatStore {
     return this.#closed
   }
 
-  async #close(): Promise<void> {
-    this.#closing = true
-    const giveUp = setTimeout(() => {
+  /** From now on, writes waiting for the lock have closeTimeoutMs left, then are refused. */
+  #windDown(): void {
+    if (this.#giveUpTimer !== undefined || this.#giveUp.signal.aborted) return
+    this.#giveUpTimer = setTimeout(() => {
       const reason = new errors.STORE_CLOSED('the store closed while the event log was locked; not written')
       this.#giveUp.abort(reason)
     }, this.#closeTimeoutMs)
+    this.#giveUpTimer.unref()
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true
+    this.#windDown()
     try {
       await this.#flushing
     } finally {
-      clearTimeout(giveUp)
+      clearTimeout(this.#giveUpTimer)
     }
     await this.#exclusive(() => Promise.resolve())
     await this.#file.close()
