@@ -135,6 +135,22 @@ test('a finished chat with a prompt and resources is replayed without fetching t
   })
 })
 
+test('a finished chat with attachments is replayed even while another turn runs in its conversation', async () => {
+  await withClient(platform.app, async (c) => {
+    const payload = { text: 'Read this.', resources: ['demo://readme'] }
+    llm.reply({ body: openAiStream(['Read.']) })
+    const first = resultOf(await c.ask('chat', payload, 'busy-att-1'))
+    const conversation_id = first.conversation_id as string
+    // A slow turn holds the conversation.
+    llm.reply({ body: openAiStream(['slow ', 'answer']), chunkSize: 200, delayMs: 300 })
+    c.chat('busy-slow', { text: 'Take your time.', conversation_id })
+    await c.until((f) => f.some((x) => x.request_id === 'busy-slow' && x.status === 'processing'))
+    const again = resultOf(await c.ask('chat', { ...payload, conversation_id }, 'busy-att-1'))
+    assert.equal(again.replayed, true)
+    assert.equal(terminal(await c.request('busy-slow')).status, 'complete')
+  })
+})
+
 test('a request the peek finds running is a 409 before anything is fetched; sent again later, it runs with them', async () => {
   await withClient(platform.app, async (c) => {
     const payload = { text: 'Read this.', resources: ['demo://readme'] }

@@ -112,15 +112,16 @@ export class Turn {
   async run(): Promise<ChatMetadata> {
     const { store, settings } = this.#deps
     const { principal, request_id, payload } = this.request
-    if (!this.#deps.claim(this.conversationId)) throw new errors.CONVERSATION_BUSY(this.conversationId)
     if (namesAttachments(payload)) {
       // Its prompt and resources are fetched only for a request that will run: one already
-      // answered is replayed from what the store holds (their server may be gone since), one
-      // running elsewhere is a 409. beginTurn below stays the one atomic check.
+      // answered is replayed from what the store holds (their server may be gone since; the
+      // conversation may be busy), one running elsewhere is a 409. beginTurn below stays the one
+      // atomic check.
       const peek = await store.peekRequest(principal, request_id)
       if (peek.state === 'finished') return this.#replay(peek.events)
       if (peek.state === 'running') throw new errors.REQUEST_IN_PROGRESS(request_id)
     }
+    if (!this.#deps.claim(this.conversationId)) throw new errors.CONVERSATION_BUSY(this.conversationId)
     // Fetched before the turn is stored: they are part of what the user said.
     const attachments = await fetchAttachments(this.#deps.content, payload, this.#signal)
     const budget = settings.context.max_tokens - settings.context.reserve_tokens
