@@ -29,7 +29,7 @@ class SlowUnfinishedStore extends MemoryStore {
   closed = false
   readonly stored: ChatEvent[] = []
   override async append(events: NewEvent[]): Promise<ChatEvent[]> {
-    if (unfinished(events)) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (unfinished(events)) await new Promise((resolve) => setTimeout(resolve, 300))
     if (this.closed) throw new errors.STORE_CLOSED('the store is closed')
     const written = await super.append(events)
     this.stored.push(...written)
@@ -100,12 +100,15 @@ test('a request_id is one request per principal: 409 from a second socket, cance
     },
   })
   try {
+    const asked = llm.requests.length
     llm.reply({ body: openAiStream(['one ', 'two']), chunkSize: 50, delayMs: 2000 })
     const alice = await Client.inject(platform.app, { authorization: 'Bearer alice-key-123' })
     const alice2 = await Client.inject(platform.app, { authorization: 'Bearer alice-key-123' })
     const bob = await Client.inject(platform.app, { authorization: 'Bearer bob-key-1234' })
     alice.chat('shared', { text: 'count' })
     await alice.until((f) => f.some((x) => x.request_id === 'shared' && x.status === 'processing'))
+    // Its answer is on its way (the reply above is taken, not left for the next test).
+    while (llm.requests.length === asked) await new Promise((resolve) => setTimeout(resolve, 5))
     assertError(await alice2.ask('chat', { text: 'again' }, 'shared'), 409, 'REQUEST_IN_PROGRESS')
     assertError(await bob.ask('cancel', { target_request_id: 'shared' }), 404, 'REQUEST_NOT_FOUND')
     assert.deepEqual((await alice2.ask('cancel', { target_request_id: 'shared' })).result, {
@@ -163,4 +166,27 @@ test('shutdown while another process holds the store lock stays within its budge
   assertError(terminal(client.frames.filter((f) => f.request_id === 'locked')), 503, 'SHUTTING_DOWN')
   const logged = platform.logs.lines().find((l) => l.msg === 'unfinished turn not stored')
   assert.equal(logged?.error?.type, 'STORE_CLOSED')
+})
+
+test('once shutting down, reads of the store are refused with 503 like every other request', async () => {
+  const store = new SlowUnfinishedStore()
+  const platform = await startPlatform({ baseUrl: llm.baseUrl, store })
+  const client = await Client.inject(platform.app)
+  const first = terminal(await client.chatAndWait('seed', { text: 'hello' }))
+  const conversation_id = first.metadata!.conversation_id as string
+  llm.reply({
+    body: openAiStream(['Half ', 'an answer']).split('\n\n').slice(0, 2).join('\n\n') + '\n\n',
+    hang: true,
+  })
+  client.chat('running', { text: 'and now?', conversation_id })
+  await client.until((f) => f.some((x) => x.request_id === 'running' && x.status === 'chunk'))
+  // The shutdown waits for the running turn to store what it said (slowly, in this store).
+  const closing = platform.close()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  client.send({ action: 'get_history', request_id: 'late-h', payload: { conversation_id } })
+  client.send({ action: 'list_conversations', request_id: 'late-l', payload: {} })
+  assertError(terminal(await client.request('late-h')), 503, 'SHUTTING_DOWN')
+  assertError(terminal(await client.request('late-l')), 503, 'SHUTTING_DOWN')
+  await closing
+  assert.equal(store.stored.at(-1)?.status, 'interrupted')
 })

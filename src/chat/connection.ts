@@ -91,6 +91,16 @@ export class ChatConnection {
     switch (frame.action) {
       case 'chat':
         return service.chat(from, frame.payload, this.#emitter(id), end)
+      // Reads of the store are requests too: refused once shutting down, and waited for before
+      // the store closes.
+      case 'get_history':
+      case 'list_conversations':
+        return service.start(
+          frame.action,
+          from,
+          async () => ({ result: await actions.answer(frame, principal) }),
+          end,
+        )
       case 'get_prompt':
       case 'read_resource':
         return service.start(

@@ -1,6 +1,6 @@
 // The words for a request in flight, shared by the service that owns them and the socket that
 // frames their outcome. A request is anything that runs a while under a request_id: a chat turn,
-// or a prompt or resource read on an MCP server.
+// a prompt or resource read on an MCP server, a read of the store.
 import type { ActionResult, ChatMetadata, RESULTS } from './server-frames.js'
 
 /** Who stopped a request. */
@@ -14,7 +14,8 @@ export class RequestStopped extends Error {
   }
 }
 
-export type RequestKind = 'chat' | 'get_prompt' | 'read_resource'
+/** A chat turn, a prompt or resource read on an MCP server, or a read of the store. */
+export type RequestKind = 'chat' | 'get_prompt' | 'read_resource' | 'get_history' | 'list_conversations'
 
 /** What a request's `complete` frame carries: a chat's metadata, or an action's result. */
 export type Completion = { metadata: ChatMetadata } | { result: ActionResult<keyof typeof RESULTS> }
