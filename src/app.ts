@@ -1,5 +1,7 @@
 // buildApp: the whole platform as one Fastify instance, plugins registered in dependency order
-// (architecture.md), so onClose tears down route -> MCP -> LLM -> store: the store flushes last.
+// (architecture.md). At close, preClose hooks end the requests in flight (chat-route) before the
+// sockets close; then onClose hooks, last registered first, close MCP, the LLM and the store: the
+// store flushes last.
 // The composition root: each plugin gets its own section of the configuration, or the objects
 // built before it.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
@@ -16,7 +18,7 @@ import { storeProblem } from './config/support.js'
 import type { PlatformConfig } from './config/types.js'
 import { ConfigError } from './errors.js'
 import type { LlmProvider } from './llm/types.js'
-import { createLogger, Redactor } from './logging.js'
+import { createLogger, describeError, Redactor } from './logging.js'
 import type { ChatStore } from './store/types.js'
 
 export interface AppOptions {
@@ -65,10 +67,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // close every socket (without a code) before chat-route could end its turns and say 1001.
       // chat-route closes its own sockets; new upgrades are refused by Fastify once closing.
       preClose: (done) => done(),
-      // A socket's error (a frame over maxPayload, a broken connection) is logged here once, as a
-      // warning: ws has already closed the socket with the right code.
-      errorHandler: (error, _socket, request) => {
-        request.log.warn({ error: socketError(error) }, 'websocket error')
+      // Called for a socket's error and for an error thrown by the route's handler. A socket's
+      // error (a frame over maxPayload, a broken frame) is the client's, logged once as a warning:
+      // ws has already closed the socket with the right code. Anything else is a bug: logged as
+      // one, and the socket, which nothing serves, is cut.
+      errorHandler: (error, socket, request) => {
+        if (isSocketError(error)) return request.log.warn({ error: socketError(error) }, 'websocket error')
+        request.log.error({ error: describeError(error) }, 'websocket handler failed')
+        socket.terminate()
       },
       options: {
         maxPayload: config.websocket.max_message_bytes,
@@ -88,6 +94,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.close().catch(() => undefined)
     throw err
   }
+}
+
+/** ws's own errors carry a `WS_ERR_…` code; a broken connection, a system one (ECONNRESET, …). */
+function isSocketError(error: Error): boolean {
+  const { code } = error as { code?: unknown }
+  return typeof code === 'string' && (code.startsWith('WS_ERR_') || /^E[A-Z]+$/.test(code))
 }
 
 function socketError(error: Error): Record<string, unknown> {

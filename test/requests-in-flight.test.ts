@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import lockfile from 'proper-lockfile'
+import { isInstanceAlive } from '../src/chat/instance.js'
 import { errors } from '../src/errors.js'
 import { MemoryStore } from '../src/store/memory.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
@@ -72,16 +73,24 @@ class NoUnfinishedStore extends MemoryStore {
   }
 }
 
-test('a failed turn whose unfinished answer cannot be stored reports the failure, not the store', async () => {
-  const platform = await startPlatform({ baseUrl: llm.baseUrl, store: new NoUnfinishedStore() })
+test('a failed turn whose unfinished answer cannot be stored reports the failure, and runs when sent again', async () => {
+  const platform = await startPlatform({
+    baseUrl: llm.baseUrl,
+    store: new NoUnfinishedStore({ isLive: isInstanceAlive }),
+  })
   try {
     llm.reply({ status: 500, json: { error: { message: 'boom' } } })
     const client = await Client.inject(platform.app)
     const frames = await client.chatAndWait('r500', { text: 'hello' })
-    client.close()
     assertError(terminal(frames), 502, 'LLM_UPSTREAM_ERROR')
     const logged = platform.logs.lines().find((l) => l.msg === 'unfinished turn not stored')
     assert.equal(logged?.error?.type, 'STORE_WRITE_FAILED')
+    // Its attempt stays open in the store, but this process knows it runs no more: sent again, it runs.
+    llm.reply({ body: openAiStream(['Better ', 'now.']) })
+    const again = terminal(await client.chatAndWait('r500', { text: 'hello' }))
+    client.close()
+    assert.equal(again.status, 'complete', JSON.stringify(again))
+    assert.equal(again.metadata!.replayed, undefined)
   } finally {
     await platform.close()
   }

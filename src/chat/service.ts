@@ -5,7 +5,7 @@
 // MCP server is another. `shutdown()` ends them all and waits.
 import { errors } from '../errors.js'
 import { describeError } from '../logging.js'
-import { closeInstance, openInstance } from './instance.js'
+import { attemptOf, closeInstance, openInstance } from './instance.js'
 import { RequestStopped, type Completion, type RequestEnd, type RequestKind } from './requests.js'
 import type { ChatMetadata } from './server-frames.js'
 import { Turn, type TurnDeps, type TurnEmitter, type TurnRequest } from './turn.js'
@@ -18,6 +18,8 @@ interface InFlight {
   readonly kind: RequestKind
   readonly principal: string
   readonly requestId: string
+  /** This run of it, unique in the service: a chat turn is stored with it (see instance.ts). */
+  readonly attempt: string
   /** Whoever started it (a connection): when it goes, its requests end. */
   readonly origin: object
   readonly controller: AbortController
@@ -43,10 +45,12 @@ type Outcome = 'complete' | 'replayed' | 'cancelled' | 'error'
 export class ChatService {
   readonly #options: ChatServiceOptions
   /** This service's instance id, stored with each turn it runs (see instance.ts). */
-  readonly instance = openInstance()
+  readonly instance = openInstance((attempt) => this.#attemptInFlight(attempt))
   /** Every request running in this process, by `principal \0 request_id`. */
   readonly #requests = new Map<string, InFlight>()
   #closing = false
+  /** Runs of requests started so far: each one's `attempt`. */
+  #attempts = 0
 
   constructor(options: ChatServiceOptions) {
     this.#options = options
@@ -80,6 +84,7 @@ export class ChatService {
       kind,
       principal: from.principal,
       requestId: from.requestId,
+      attempt: String(++this.#attempts),
       origin: from.origin,
       controller: new AbortController(),
       inputs: new Map(),
@@ -151,6 +156,11 @@ export class ChatService {
     closeInstance(this.instance)
   }
 
+  #attemptInFlight(attempt: string): boolean {
+    for (const request of this.#requests.values()) if (request.attempt === attempt) return true
+    return false
+  }
+
   async #runTurn(
     turnRequest: TurnRequest,
     request: InFlight,
@@ -168,7 +178,8 @@ export class ChatService {
       request.conversations.add(conversationId)
       return true
     }
-    const turn = new Turn({ ...this.#options, instance: this.instance, claim }, turnRequest, emit, signal)
+    const instance = attemptOf(this.instance, request.attempt)
+    const turn = new Turn({ ...this.#options, instance, claim }, turnRequest, emit, signal)
     let outcome: Outcome = 'error'
     let failure: unknown
     try {

@@ -46,7 +46,7 @@ export interface TurnDeps {
   log: Logger
   /** DEBUG_TOKENS=1: log each turn's token accounting. */
   debugTokens?: boolean
-  /** The service's instance id, stored with each turn it runs (see instance.ts). */
+  /** Stored with the turn: the service's instance and this attempt (see instance.ts). */
   instance: string
   /**
    * Takes a conversation for this turn (one turn at a time each); false when another turn of this
