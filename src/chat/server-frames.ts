@@ -245,7 +245,11 @@ export const EventView = Type.Omit(ChatEventSchema, ['instance', 'principal'], {
 export const RESULTS = {
   cancel: Type.Object(
     { cancelled: Type.Literal(true) },
-    { ...strict, description: 'The request was told to stop; it ends `cancelled`.' },
+    {
+      ...strict,
+      description:
+        'The request was told to stop: it ends `cancelled`, unless it finished meanwhile (then as it finished).',
+    },
   ),
   list_tools: Type.Object({ tools: Type.Array(ToolView) }, strict),
   list_prompts: Type.Object({ prompts: Type.Array(PromptView) }, strict),
