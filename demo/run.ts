@@ -23,7 +23,7 @@ llm:
       temperature: 0.7
       max_tokens: 1000
       top_p: 1
-  request: { timeout: 10, max_retries: 0 }
+  request: { timeout: 10, max_retries: 0, max_response_bytes: 8388608 }
 chat:
   service:
     system_prompt: You are a helpful assistant.
@@ -32,10 +32,13 @@ chat:
     context: { max_tokens: 4000, reserve_tokens: 500, preserve_recent: 5 }
     max_tool_hops: 8
     tool_timeout: 30
+    turn_timeout: 300
 store: { type: memory }
-websocket: { host: 127.0.0.1, port: 0, max_message_bytes: 1048576 }
+websocket:
+  { host: 127.0.0.1, port: 0, max_message_bytes: 1048576, max_buffered_bytes: 4194304, max_concurrent_requests: 16 }
 mcp:
   connection: { max_reconnect_attempts: 2, connection_timeout: 10, initial_reconnect_delay: 0.5 }
+  max_message_bytes: 16777216
 logging: { level: warn }
 `
 

@@ -30,6 +30,7 @@ llm:
   request:
     timeout: 60.0
     max_retries: 2
+    max_response_bytes: 8388608
 
 chat:
   service:
@@ -43,6 +44,7 @@ chat:
       preserve_recent: 5
     max_tool_hops: 8
     tool_timeout: 60.0
+    turn_timeout: 600
 
 store:
   type: jsonl
@@ -53,12 +55,15 @@ websocket:
   host: localhost
   port: 8000
   max_message_bytes: 1048576
+  max_buffered_bytes: 4194304
+  max_concurrent_requests: 16
 
 mcp:
   connection:
     max_reconnect_attempts: 5
     connection_timeout: 30.0
     initial_reconnect_delay: 1.0
+  max_message_bytes: 16777216
 
 logging:
   level: info
@@ -160,7 +165,7 @@ test('a complete valid config loads: secrets resolved, relative paths against th
       top_p: 0.9,
     })
     assert.equal(config.llm.active, 'groq')
-    assert.deepEqual(config.llm.request, { timeout: 60, max_retries: 2 })
+    assert.deepEqual(config.llm.request, { timeout: 60, max_retries: 2, max_response_bytes: 8388608 })
     assert.deepEqual(config.store, {
       type: 'jsonl',
       path: join(paths.dir, 'data', 'events.jsonl'),
@@ -229,7 +234,7 @@ test('three mistakes are reported together, one line each', async () => {
   assert.deepEqual((await problemsOf(load(paths))).sort(), [
     'chat.service.max_tool_hops: is required (an integer between 1 and 100)',
     'llm.providers.groq.temperature: must be between 0 and 2, got 3',
-    'websocket.prot: unknown key (expected one of: host, port, max_message_bytes, allowed_origins)',
+    'websocket.prot: unknown key (expected one of: host, port, max_message_bytes, max_buffered_bytes, max_concurrent_requests, allowed_origins)',
   ])
 })
 

@@ -13,7 +13,7 @@ before(async () => {
   platform = await startPlatform({
     baseUrl: llm.baseUrl,
     patch: (c) => {
-      c.llm.request = { timeout: 1, max_retries: 2 }
+      c.llm.request = { ...c.llm.request, timeout: 1, max_retries: 2 }
     },
   })
 })

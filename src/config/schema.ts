@@ -33,6 +33,11 @@ export const ConfigFileSchema = Type.Object(
           {
             timeout: Seconds('seconds without a byte from the provider before giving up'),
             max_retries: Type.Integer({ minimum: 0, maximum: 10 }),
+            max_response_bytes: Type.Integer({
+              minimum: 1024,
+              maximum: 1073741824,
+              description: 'one LLM answer larger than this is cut off (502)',
+            }),
           },
           strict,
         ),
@@ -56,6 +61,7 @@ export const ConfigFileSchema = Type.Object(
             ),
             max_tool_hops: Type.Integer({ minimum: 1, maximum: 100 }),
             tool_timeout: Seconds('seconds for one MCP tool call'),
+            turn_timeout: Seconds('a turn still running after this long ends with 504, whatever it waits on'),
           },
           strict,
         ),
@@ -76,6 +82,16 @@ export const ConfigFileSchema = Type.Object(
         host: Type.String({ minLength: 1 }),
         port: Type.Integer({ minimum: 0, maximum: 65535 }),
         max_message_bytes: Type.Integer({ minimum: 1024, maximum: 104857600 }),
+        max_buffered_bytes: Type.Integer({
+          minimum: 65536,
+          maximum: 1073741824,
+          description: 'replies a client has not read yet; past it the socket is closed (1008)',
+        }),
+        max_concurrent_requests: Type.Integer({
+          minimum: 1,
+          maximum: 10000,
+          description: 'per connection; more at once get 429',
+        }),
         allowed_origins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
       },
       strict,
@@ -90,6 +106,11 @@ export const ConfigFileSchema = Type.Object(
           },
           strict,
         ),
+        max_message_bytes: Type.Integer({
+          minimum: 1024,
+          maximum: 1073741824,
+          description: 'one MCP message larger than this is refused (the call fails, the server stays)',
+        }),
       },
       strict,
     ),

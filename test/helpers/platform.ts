@@ -30,7 +30,7 @@ export function baseConfig(baseUrl: string): ConfigObject {
           top_p: 1,
         },
       },
-      request: { timeout: 5, max_retries: 0 },
+      request: { timeout: 5, max_retries: 0, max_response_bytes: 8_388_608 },
     },
     chat: {
       service: {
@@ -40,11 +40,21 @@ export function baseConfig(baseUrl: string): ConfigObject {
         context: { max_tokens: 4000, reserve_tokens: 500, preserve_recent: 5 },
         max_tool_hops: 3,
         tool_timeout: 5,
+        turn_timeout: 60,
       },
     },
     store: { type: 'memory' },
-    websocket: { host: '127.0.0.1', port: 0, max_message_bytes: 4096 },
-    mcp: { connection: { max_reconnect_attempts: 1, connection_timeout: 5, initial_reconnect_delay: 0.1 } },
+    websocket: {
+      host: '127.0.0.1',
+      port: 0,
+      max_message_bytes: 4096,
+      max_buffered_bytes: 4_194_304,
+      max_concurrent_requests: 16,
+    },
+    mcp: {
+      connection: { max_reconnect_attempts: 1, connection_timeout: 5, initial_reconnect_delay: 0.1 },
+      max_message_bytes: 16_777_216,
+    },
     logging: { level: 'info' },
   }
 }
