@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ChatActions } from '../src/chat/actions.js'
 import { ANONYMOUS, Authenticator } from '../src/chat/auth.js'
-import { ChatConnection } from '../src/chat/connection.js'
+import { ChatConnection, type ConnectionLimits } from '../src/chat/connection.js'
 import { ChatService } from '../src/chat/service.js'
 import type { PlatformConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
@@ -31,12 +31,15 @@ export interface ChatRouteOptions {
   closeHandshakeMs?: number
   /** Log each turn's token accounting (DEBUG_TOKENS=1). */
   debugTokens?: boolean
+  /** What one connection may hold: replies unread, requests at once, time without reading. */
+  limits: ConnectionLimits
 }
 
 async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): Promise<void> {
   const { settings, access, mcp } = options
-  if (!settings || !access)
-    throw new TypeError('chat-route: options.settings and options.access are required')
+  if (!settings || !access || !options.limits) {
+    throw new TypeError('chat-route: options.settings, options.access and options.limits are required')
+  }
   const log = fastify.log.child({ component: 'chat' })
   const service = new ChatService({
     store: fastify.chatStore,
@@ -82,6 +85,7 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
       principal: request.principal,
       log,
       redact,
+      limits: options.limits,
     })
     connections.add(connection)
     socket.on('close', () => connections.delete(connection))

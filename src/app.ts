@@ -87,6 +87,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       mcp: app.mcp,
       redact,
       debugTokens: config.debug_tokens,
+      limits: {
+        maxBufferedBytes: config.websocket.max_buffered_bytes,
+        maxConcurrentRequests: config.websocket.max_concurrent_requests,
+        unreadTimeoutMs: config.llm.request.timeout * 1000,
+      },
     })
     await app.register(probesPlugin, { redact, mcp: app.mcp })
     return app

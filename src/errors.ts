@@ -68,6 +68,13 @@ export const errors = {
     'frame',
     'A request with this `request_id` is still running, on this or another connection or process.',
   ),
+  TOO_MANY_REQUESTS: define<[number]>(
+    'TOO_MANY_REQUESTS',
+    'This connection already runs %d requests; send this one again once one has ended',
+    429,
+    'frame',
+    'The connection already runs `websocket.max_concurrent_requests` requests; `data.retry_after_ms` says when to try again.',
+  ),
   // ---- conversations and chat turns ----
   CONVERSATION_NOT_FOUND: define<[string]>(
     'CONVERSATION_NOT_FOUND',
@@ -284,6 +291,13 @@ export const errors = {
     502,
     'log',
     "A server's prompts or resources (or, on `list_changed`, tools) could not be listed: at connect they count as none; on a refresh the previous list stays.",
+  ),
+  CLIENT_NOT_READING: define<[number]>(
+    'CLIENT_NOT_READING',
+    'A client left %d bytes of replies unread',
+    400,
+    'log',
+    'A client left more than `websocket.max_buffered_bytes` of replies unread: its socket is closed (1008) and its requests end as a closed socket ends them; a chat whose client reads nothing for `llm.request.timeout` seconds is stopped.',
   ),
   WEBSOCKET_ERROR: define<[string]>(
     'WEBSOCKET_ERROR',

@@ -17,27 +17,44 @@ export interface ConnectionOptions {
   log: Logger
   /** Removes secrets from text sent to the client. */
   redact: (text: string) => string
+  limits: ConnectionLimits
 }
+
+/** What one connection may hold (config.md: websocket, llm.request.timeout). */
+export interface ConnectionLimits {
+  /** Replies sent and not yet taken by the client; past it the socket is closed (1008). */
+  maxBufferedBytes: number
+  /** Requests of this connection running at once; more get 429. */
+  maxConcurrentRequests: number
+  /** A chat whose client takes nothing for this long is stopped (it would hold its LLM stream). */
+  unreadTimeoutMs: number
+}
+
+/** Policy Violation: the client takes in nothing of what it asked for. */
+export const CLOSE_NOT_READING = 1008
 
 export const CLOSE_GOING_AWAY = 1001
 /**
  * Bytes handed to the socket but not yet flushed to the network above which a turn stops reading
- * its LLM stream, and below which it goes on: a client that reads slowly, or not at all, holds the
- * provider back instead of making this process buffer the whole answer.
+ * its LLM stream (below a quarter of it, it goes on): a client that reads slowly, or not at all,
+ * holds the provider back instead of making this process buffer the whole answer.
  */
 export const HIGH_WATER_BYTES = 256 * 1024
-export const LOW_WATER_BYTES = 64 * 1024
 
 export class ChatConnection {
   readonly #socket: WebSocket
   readonly #options: ConnectionOptions
   /** Bytes sent but not yet flushed to the network. */
   #unflushed = 0
+  /** Above it a chat stops reading its LLM stream; below a quarter of it, it goes on. */
+  readonly #highWater: number
   readonly #drainWaiters = new Set<() => void>()
 
   constructor(socket: WebSocket, options: ConnectionOptions) {
     this.#socket = socket
     this.#options = options
+    // Backpressure pauses a chat well before its client could be cut off for not reading.
+    this.#highWater = Math.min(HIGH_WATER_BYTES, Math.floor(options.limits.maxBufferedBytes / 4))
     socket.on('message', (data, isBinary) => this.#guard(() => this.#onMessage(data, isBinary)))
     socket.on('close', () =>
       this.#guard(() => {
@@ -86,7 +103,7 @@ export class ChatConnection {
     const { service, actions, principal } = this.#options
     const id = frame.request_id
     if (service.isRunning(principal, id)) return this.#sendError(id, new errors.REQUEST_IN_PROGRESS(id))
-    const from = { principal, requestId: id, origin: this }
+    const from = { principal, requestId: id, origin: this, limit: this.#options.limits.maxConcurrentRequests }
     const end = (outcome: RequestEnd) => this.#end(id, outcome)
     switch (frame.action) {
       case 'chat':
@@ -128,7 +145,7 @@ export class ChatConnection {
       processing: (metadata: { conversation_id: string }) =>
         this.#send({ request_id: id, status: 'processing', metadata }),
       chunk: (chunk: ChunkBody) => this.#send({ request_id: id, status: 'chunk', chunk }),
-      drained: (signal: AbortSignal) => this.#drained(signal),
+      drained: (signal: AbortSignal) => this.#drained(signal, id),
     }
   }
 
@@ -169,25 +186,52 @@ export class ChatConnection {
     if (this.#socket.readyState !== this.#socket.OPEN) return
     const data = JSON.stringify(frame)
     const size = Buffer.byteLength(data)
+    if (this.#unflushed + size > this.#options.limits.maxBufferedBytes) return this.#notReading(size)
     this.#unflushed += size
     // Called once the frame is written out to the network (or the socket failed).
     this.#socket.send(data, () => {
       this.#unflushed -= size
-      if (this.#unflushed <= LOW_WATER_BYTES) this.#wakeDrainWaiters()
+      if (this.#unflushed <= this.#highWater / 4) this.#wakeDrainWaiters()
     })
   }
 
-  /** Resolves at once while the client keeps up; otherwise once it has caught up, or on abort. */
-  #drained(signal: AbortSignal): Promise<void> {
+  /**
+   * A client that leaves more than maxBufferedBytes of replies unread is cut off: the socket is
+   * closed (1008), which ends its requests, and terminated if the close is not taken in either.
+   */
+  #notReading(size: number): void {
+    const unread = this.#unflushed + size
+    this.#options.log.warn(
+      { error: { type: 'CLIENT_NOT_READING' }, unread_bytes: unread },
+      'client not reading',
+    )
+    this.#socket.close(CLOSE_NOT_READING, 'replies not read')
+    setTimeout(() => this.#socket.terminate(), 1000).unref()
+  }
+
+  /**
+   * Resolves at once while the client keeps up; otherwise once it has caught up, or on abort. A
+   * client that takes nothing in for unreadTimeoutMs has request `id` stopped.
+   */
+  #drained(signal: AbortSignal, id: string): Promise<void> {
     if (
-      this.#unflushed <= HIGH_WATER_BYTES ||
+      this.#unflushed <= this.#highWater ||
       this.#socket.readyState !== this.#socket.OPEN ||
       signal.aborted
     ) {
       return Promise.resolve()
     }
     return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#options.log.warn(
+          { request_id: id, error: { type: 'CLIENT_NOT_READING' } },
+          'client not reading',
+        )
+        this.#options.service.cancel(this.#options.principal, id, 'unread')
+      }, this.#options.limits.unreadTimeoutMs)
+      timer.unref()
       const done = () => {
+        clearTimeout(timer)
         this.#drainWaiters.delete(done)
         signal.removeEventListener('abort', done)
         resolve()

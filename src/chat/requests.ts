@@ -3,8 +3,8 @@
 // a prompt or resource read on an MCP server, a read of the store.
 import type { ActionResult, ChatMetadata, RESULTS } from './server-frames.js'
 
-/** Who stopped a request. */
-export type StopReason = 'cancel' | 'disconnect' | 'shutdown'
+/** Who stopped a request: the client, its socket closing, the shutdown, or a client that stopped reading. */
+export type StopReason = 'cancel' | 'disconnect' | 'shutdown' | 'unread'
 
 /** The reason given to a request's AbortController, and thrown out of its work once it fires. */
 export class RequestStopped extends Error {

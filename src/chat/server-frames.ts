@@ -101,6 +101,9 @@ export const ErrorData = Type.Object(
     validation_errors: Type.Optional(
       Type.Array(ValidationIssue, { description: 'Every offending field (`VALIDATION_FAILED`).' }),
     ),
+    retry_after_ms: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'When to send the request again (`TOO_MANY_REQUESTS`).' }),
+    ),
   },
   {
     ...open,

@@ -3,10 +3,16 @@
 // abort controller, its open inputs and its completion; the socket layer only frames what the
 // service reports. A chat turn is one kind of request (turn.ts); a prompt or resource read on an
 // MCP server is another. `shutdown()` ends them all and waits.
-import { errors } from '../errors.js'
+import { errors, withData } from '../errors.js'
 import { describeError } from '../logging.js'
 import { attemptOf, closeInstance, openInstance } from './instance.js'
-import { RequestStopped, type Completion, type RequestEnd, type RequestKind } from './requests.js'
+import {
+  RequestStopped,
+  type Completion,
+  type RequestEnd,
+  type RequestKind,
+  type StopReason,
+} from './requests.js'
 import type { ChatMetadata } from './server-frames.js'
 import { Turn, type TurnDeps, type TurnEmitter, type TurnRequest } from './turn.js'
 
@@ -38,7 +44,12 @@ export interface RequestOrigin {
   principal: string
   requestId: string
   origin: object
+  /** At most this many requests of the origin run at once; more are refused with 429. */
+  limit?: number
 }
+
+/** What a refused request is told to wait before it tries again (a hint: no slot is reserved). */
+export const RETRY_AFTER_MS = 1000
 
 type Outcome = 'complete' | 'replayed' | 'cancelled' | 'error'
 
@@ -51,6 +62,8 @@ export class ChatService {
   #closing = false
   /** Runs of requests started so far: each one's `attempt`. */
   #attempts = 0
+  /** Requests running, by the origin that started them (for its limit). */
+  readonly #perOrigin = new Map<object, number>()
 
   constructor(options: ChatServiceOptions) {
     this.#options = options
@@ -80,6 +93,11 @@ export class ChatService {
     if (this.#closing) return end({ status: 'error', error: new errors.SHUTTING_DOWN() })
     if (this.#requests.has(id))
       return end({ status: 'error', error: new errors.REQUEST_IN_PROGRESS(from.requestId) })
+    const running = this.#perOrigin.get(from.origin) ?? 0
+    if (from.limit !== undefined && running >= from.limit) {
+      const error = withData(new errors.TOO_MANY_REQUESTS(running), { retry_after_ms: RETRY_AFTER_MS })
+      return end({ status: 'error', error })
+    }
     const request: InFlight = {
       kind,
       principal: from.principal,
@@ -92,6 +110,7 @@ export class ChatService {
       done: Promise.resolve(),
     }
     this.#requests.set(id, request)
+    this.#perOrigin.set(from.origin, running + 1)
     request.done = work(request.controller.signal, request)
       .then(
         (completion): RequestEnd => ({ status: 'complete', ...completion }),
@@ -99,6 +118,9 @@ export class ChatService {
       )
       .then((outcome) => {
         this.#requests.delete(id)
+        const left = (this.#perOrigin.get(from.origin) ?? 1) - 1
+        if (left > 0) this.#perOrigin.set(from.origin, left)
+        else this.#perOrigin.delete(from.origin)
         end(outcome)
       })
   }
@@ -129,10 +151,10 @@ export class ChatService {
   }
 
   /** Stops a running request of this principal; false when it has none of that id. */
-  cancel(principal: string, requestId: string): boolean {
+  cancel(principal: string, requestId: string, reason: StopReason = 'cancel'): boolean {
     const request = this.#requests.get(key(principal, requestId))
     if (!request) return false
-    request.controller.abort(new RequestStopped('cancel'))
+    request.controller.abort(new RequestStopped(reason))
     return true
   }
 
