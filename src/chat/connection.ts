@@ -93,7 +93,10 @@ export class ChatConnection {
     if (!checked.ok) {
       return this.#sendError(
         checked.requestId,
-        withData(new errors.VALIDATION_FAILED(), { validation_errors: checked.issues }),
+        withData(new errors.VALIDATION_FAILED(), {
+          validation_errors: checked.issues,
+          ...(checked.more > 0 && { validation_errors_more: checked.more }),
+        }),
       )
     }
     this.#dispatch(checked.frame)

@@ -2,7 +2,14 @@
 // documentation cannot drift from what the server checks (test/protocol-doc.test.ts compares).
 import { Kind, type TObject, type TSchema } from '@sinclair/typebox'
 import { errors, type Seen } from '../errors.js'
-import { ISSUE_TYPES, PAYLOADS, REQUEST_ID_PATTERN } from './protocol.js'
+import {
+  ISSUE_TYPES,
+  MAX_COUNTED_ISSUES,
+  MAX_ISSUE_CHARS,
+  MAX_LISTED_ISSUES,
+  PAYLOADS,
+  REQUEST_ID_PATTERN,
+} from './protocol.js'
 import {
   ActionCompleteFrame,
   CancelledFrame,
@@ -297,7 +304,11 @@ against it: a change here is a change of the contract.
 Every frame is \`{"action": STRING, "request_id": STRING, "payload": OBJECT}\`, all three required.
 \`request_id\` matches \`${REQUEST_ID_PATTERN}\`; it tags every frame sent in reply. Unknown fields
 (top level or payload), missing fields and wrong types are answered with one error 400 whose
-\`error.data.validation_errors\` lists every offending field:
+\`error.data.validation_errors\` lists every offending field, the first ${MAX_LISTED_ISSUES} of them; when there
+are more, \`error.data.validation_errors_more\` says how many. Validation stops after
+${MAX_COUNTED_ISSUES} problems, so for a frame with more that count is a lower bound; a \`field\` or
+\`message\` longer than ${MAX_ISSUE_CHARS} characters is cut, ending in \`…\`. The reply stays a few KB
+whatever the frame holds:
 
 \`\`\`json
 {"request_id": "r1", "status": "error", "error": {"code": 400, "type": "VALIDATION_FAILED", "message": "Parameter validation failed", "data": {"validation_errors": [{"field": "payload.text", "message": "Expected string", "type": "type_error"}]}}}

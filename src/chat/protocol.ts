@@ -235,8 +235,29 @@ export const ValidationIssue = Type.Object(
 )
 export type ValidationIssue = Static<typeof ValidationIssue>
 
+/**
+ * At most this many problems are listed in `validation_errors`; the rest are only counted, in
+ * `validation_errors_more`. A frame of 80,000 unknown keys is answered in a few KB, not megabytes.
+ */
+export const MAX_LISTED_ISSUES = 20
+/**
+ * Validation stops after this many problems in all (listed or counted), so a frame's reply costs
+ * bounded work whatever it holds: beyond it, `validation_errors_more` is a lower bound.
+ */
+export const MAX_COUNTED_ISSUES = 1000
+/** An issue's `field` or `message` longer than this many characters is cut, ending in `…`. */
+export const MAX_ISSUE_CHARS = 120
+
 export type FrameCheck =
-  { ok: true; frame: ClientFrame } | { ok: false; requestId: string | null; issues: ValidationIssue[] }
+  | { ok: true; frame: ClientFrame }
+  | {
+      ok: false
+      requestId: string | null
+      /** The first MAX_LISTED_ISSUES problems, one per field. */
+      issues: ValidationIssue[]
+      /** How many more problems were found (at least; counting stops at MAX_COUNTED_ISSUES). */
+      more: number
+    }
 
 const checkers = Object.fromEntries(
   (Object.keys(PAYLOADS) as Action[]).map((a) => [a, TypeCompiler.Compile(frameOf(a))]),
@@ -244,28 +265,69 @@ const checkers = Object.fromEntries(
 const envelope = TypeCompiler.Compile(Envelope)
 const requestIdCheck = TypeCompiler.Compile(RequestId)
 
-/** Check a parsed frame; every offending field is listed, not only the first. */
+/**
+ * Check a parsed frame; every offending field is listed, up to MAX_LISTED_ISSUES, and the rest
+ * counted. TypeBox's errors are read lazily and at most MAX_COUNTED_ISSUES of them, so the work is
+ * bounded by the frame's size, never by how many problems it has.
+ */
 export function checkFrame(value: Record<string, unknown>): FrameCheck {
   const requestId = requestIdCheck.Check(value.request_id) ? value.request_id : null
   const action = value.action
   const checker =
     typeof action === 'string' && Object.hasOwn(checkers, action) ? checkers[action as Action] : undefined
   if (checker?.Check(value)) return { ok: true, frame: value as unknown as ClientFrame }
-  const issues = issuesOf(checker ? checker.Errors(value) : envelope.Errors(value))
-  if (!checker && typeof action === 'string') {
-    issues.unshift({
-      field: 'action',
-      message: `Unknown action '${action}'; expected one of: ${Object.keys(PAYLOADS).join(', ')}`,
-      type: 'invalid_value',
-    })
-  }
-  return { ok: false, requestId, issues }
+  const budget = { left: MAX_COUNTED_ISSUES }
+  const found = flatIssues(checker ? checker.Errors(value) : envelope.Errors(value), budget)
+  const unknownAction: ValidationIssue[] =
+    !checker && typeof action === 'string'
+      ? [
+          {
+            field: 'action',
+            message: `Unknown action '${clip(action, 64)}'; expected one of: ${Object.keys(PAYLOADS).join(', ')}`,
+            type: 'invalid_value',
+          },
+        ]
+      : []
+  return { ok: false, requestId, ...issuesOf(unknownAction, found) }
 }
 
-function issuesOf(errors: Iterable<ValueError>): ValidationIssue[] {
-  const byField = new Map<string, ValidationIssue>()
-  for (const issue of flatIssues(errors)) if (!byField.has(issue.field)) byField.set(issue.field, issue)
-  return [...byField.values()]
+/** The first issue of each field, MAX_LISTED_ISSUES of them listed (cut to size) and the rest counted. */
+function issuesOf(...sources: Iterable<ValidationIssue>[]): { issues: ValidationIssue[]; more: number } {
+  const fields = new Set<string>()
+  const issues: ValidationIssue[] = []
+  let more = 0
+  for (const source of sources) {
+    for (const issue of source) {
+      if (fields.has(issue.field)) continue
+      fields.add(issue.field)
+      if (issues.length < MAX_LISTED_ISSUES)
+        issues.push({
+          field: clip(issue.field, MAX_ISSUE_CHARS),
+          message: clip(issue.message, MAX_ISSUE_CHARS),
+          type: issue.type,
+        })
+      else more++
+    }
+  }
+  return { issues, more }
+}
+
+/** The text cut to at most `max` characters, ending in `…` when cut (never inside a surrogate pair). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text
+  let end = max - 1
+  const last = text.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end--
+  return `${text.slice(0, end)}…`
+}
+
+/** Reads errors while the budget lasts: every error read from TypeBox, union variants' too, spends one. */
+function* within(errors: Iterable<ValueError>, budget: { left: number }): Generator<ValueError> {
+  if (budget.left <= 0) return
+  for (const error of errors) {
+    yield error
+    if (--budget.left <= 0) return
+  }
 }
 
 /**
@@ -273,15 +335,15 @@ function issuesOf(errors: Iterable<ValueError>): ValidationIssue[] {
  * errors of the variant the value was meant to be (its JSON type matched), or, when none is, by
  * one type error naming what the variants expect.
  */
-function* flatIssues(errors: Iterable<ValueError>): Generator<ValidationIssue> {
-  for (const error of errors) {
+function* flatIssues(errors: Iterable<ValueError>, budget: { left: number }): Generator<ValidationIssue> {
+  for (const error of within(errors, budget)) {
     const field = error.path.slice(1).replaceAll('/', '.') || '(frame)'
     if (error.type !== ValueErrorType.Union) {
       yield issueOf(field, error)
       continue
     }
-    const meant = meantVariantErrors(error)
-    if (meant) yield* flatIssues(meant)
+    const meant = meantVariantErrors(error, budget)
+    if (meant) yield* flatIssues(meant, budget)
     else yield { field, message: `Expected ${expected(error.schema)}`, type: 'type_error' }
   }
 }
@@ -303,11 +365,14 @@ const WRONG_TYPE = new Set([
   ValueErrorType.Union,
 ])
 
-/** The errors of the variant whose type the value has (of several, the one with fewest errors). */
-function meantVariantErrors(union: ValueError): ValueError[] | undefined {
+/**
+ * The errors of the variant whose type the value has (of several, the one with fewest errors).
+ * Reading a variant spends the budget too, so nested unions cannot multiply the work.
+ */
+function meantVariantErrors(union: ValueError, budget: { left: number }): ValueError[] | undefined {
   let meant: ValueError[] | undefined
   for (const variant of union.errors) {
-    const errors = [...variant]
+    const errors = [...within(variant, budget)]
     const [first] = errors
     const wrongType = first !== undefined && first.path === union.path && WRONG_TYPE.has(first.type)
     if (!wrongType && (meant === undefined || errors.length < meant.length)) meant = errors

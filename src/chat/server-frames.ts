@@ -5,7 +5,13 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { errors } from '../errors.js'
 import { ChatEventSchema, UsageSchema } from '../store/event-schema.js'
-import { REQUEST_ID_PATTERN, ValidationIssue, type Action } from './protocol.js'
+import {
+  MAX_COUNTED_ISSUES,
+  MAX_LISTED_ISSUES,
+  REQUEST_ID_PATTERN,
+  ValidationIssue,
+  type Action,
+} from './protocol.js'
 
 const strict = { additionalProperties: false } as const
 
@@ -99,7 +105,15 @@ const FRAME_ERROR_CODES = Object.entries(errors)
 export const ErrorData = Type.Object(
   {
     validation_errors: Type.Optional(
-      Type.Array(ValidationIssue, { description: 'Every offending field (`VALIDATION_FAILED`).' }),
+      Type.Array(ValidationIssue, {
+        description: `Every offending field, the first ${MAX_LISTED_ISSUES} of an invalid frame (\`VALIDATION_FAILED\`).`,
+      }),
+    ),
+    validation_errors_more: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: `How many more problems the frame has than are listed; present only when some were left out. Validation stops after ${MAX_COUNTED_ISSUES} problems, so it is a lower bound for a frame with more.`,
+      }),
     ),
     retry_after_ms: Type.Optional(
       Type.Integer({ minimum: 0, description: 'When to send the request again (`TOO_MANY_REQUESTS`).' }),
@@ -108,7 +122,7 @@ export const ErrorData = Type.Object(
   {
     ...open,
     description:
-      'Details: `validation_errors`; `upstream_status`, `upstream_message`, `upstream_type` of the LLM provider; the MCP JSON-RPC error; token counts.',
+      'Details: `validation_errors` (and `validation_errors_more`); `upstream_status`, `upstream_message`, `upstream_type` of the LLM provider; the MCP JSON-RPC error; token counts.',
   },
 )
 export const ErrorBody = Type.Object(
