@@ -2,6 +2,7 @@
 // dependency's state; 503 while something needed is not ready or the server is shutting down).
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { redactStrings } from '../src/logging.js'
 import type { McpRegistryApi } from '../src/mcp/types.js'
 
 interface Check {
@@ -32,11 +33,9 @@ async function probes(fastify: FastifyInstance, options: ProbesOptions): Promise
     if (mcp) checks.mcp = { ready: mcp.settled(), servers: mcp.status() }
     // Once the app is closing Fastify itself answers 503 to every new request, this one included.
     const ready = Object.values(checks).every((c) => c.ready)
-    const body = { status: ready ? 'ready' : 'not_ready', checks }
-    return reply
-      .code(ready ? 200 : 503)
-      .type('application/json')
-      .send(redact(JSON.stringify(body)))
+    // Secrets are cut out of the strings before serializing, so the answer stays valid JSON.
+    const body = redactStrings({ status: ready ? 'ready' : 'not_ready', checks }, redact)
+    return reply.code(ready ? 200 : 503).send(body)
   })
 }
 

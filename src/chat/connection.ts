@@ -3,7 +3,7 @@
 // listener body is guarded: nothing a client sends may throw out of here or crash the process.
 import type { WebSocket, RawData } from 'ws'
 import { errors, isPlatformError, withData, type PlatformError } from '../errors.js'
-import { describeError, type Logger } from '../logging.js'
+import { describeError, redactStrings, type Logger } from '../logging.js'
 import type { ChatActions } from './actions.js'
 import { checkFrame, type ClientFrame } from './protocol.js'
 import type { ChunkBody, ErrorBody, ServerFrame } from './server-frames.js'
@@ -180,8 +180,8 @@ export class ChatConnection {
       type: error.code,
       message: this.#options.redact(error.message),
     }
-    if (error.data)
-      body.data = JSON.parse(this.#options.redact(JSON.stringify(error.data))) as Record<string, unknown>
+    // Each string of `data` is redacted, never its serialized text: that could break its syntax.
+    if (error.data) body.data = redactStrings(error.data, this.#options.redact)
     this.#send({ request_id: requestId, status: 'error', error: body })
   }
 

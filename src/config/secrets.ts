@@ -1,6 +1,9 @@
 // Secret fields: an `env:NAME` reference takes its value from the environment, anything else is
-// used as written. Every value resolved is kept, so logs and frames can cut it out (config.md:
-// secrets never appear in a log line or an error frame).
+// used as written. Every secret value resolved is kept, so logs and frames can cut it out
+// (config.md: secrets never appear in a log line or an error frame). A secret is what the
+// configuration marks as one: an `env:` value, an API or auth key, a header value, a URL, and a
+// server `env` entry whose name says it holds a credential. Any other literal `env` value (`true`,
+// `2000`, `ready`) is an ordinary setting: cutting it out would hide words everywhere.
 import type { Problems } from './problems.js'
 
 const ENV_REF = /^env:(.*)$/s
@@ -9,6 +12,17 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const MIN_SECRET_LENGTH = 4
 /** A credential after an HTTP authentication scheme (`Bearer TOKEN`, `Basic …`, `Token …`). */
 const AUTH_SCHEME = /^(?:Bearer|Basic|Token|Bot|Digest|ApiKey)\s+(\S+)$/i
+
+/**
+ * A server `env` name that says it holds a credential (case-insensitive, anywhere in the name):
+ * `API_TOKEN`, `db_password`, `ClientSecret`, `SIGNING_KEY`, `AWS_CREDENTIALS`, `AUTH_HEADER`, …
+ */
+const SECRET_NAME = /token|key|secret|passw(?:or)?d|credential|auth/i
+
+/** True when a server `env` entry of this name holds a secret even when written literally. */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name)
+}
 
 /** True for `env:…`: the value written is a reference, not the secret itself. */
 export function isEnvReference(value: string): boolean {
@@ -31,11 +45,14 @@ export class Secrets {
     return [...this.#values]
   }
 
-  /** A secret field's value: `env:NAME` from the environment, anything else as written. */
-  resolve(path: string, value: string): string | undefined {
+  /**
+   * A field's value: `env:NAME` from the environment (always a secret), anything else as written
+   * (a secret unless `literal` says it is an ordinary setting).
+   */
+  resolve(path: string, value: string, literal: 'secret' | 'plain' = 'secret'): string | undefined {
     const ref = ENV_REF.exec(value)
     if (!ref) {
-      this.#keep(value)
+      if (literal === 'secret') this.#keep(value)
       return value
     }
     const name = ref[1] ?? ''

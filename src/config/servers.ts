@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { isObject } from '../util/values.js'
 import { httpUrl, type Problems } from './problems.js'
 import { SERVER_NAME_PATTERN, type ServerFile } from './schema.js'
-import { isEnvReference, type Secrets } from './secrets.js'
+import { isEnvReference, isSecretName, type Secrets } from './secrets.js'
 import { at } from './sources.js'
 import type { ServerConfig } from './types.js'
 
@@ -53,7 +53,8 @@ function resolveServer(
     ...(s.tools === undefined ? {} : { tools: s.tools }),
   }
   if (s.command !== undefined) {
-    const env = resolveMap(secrets, `${path}.env`, s.env)
+    // A literal env value is a secret only when its name says so; `DEBUG: "true"` is a setting.
+    const env = resolveMap(secrets, `${path}.env`, s.env, (key) => (isSecretName(key) ? 'secret' : 'plain'))
     if (!env) return undefined
     return {
       name,
@@ -119,16 +120,17 @@ function checkServerShape(problems: Problems, path: string, s: ServerFile): bool
   return problems.count === before
 }
 
-/** Resolves each value of a headers/env map as a secret. */
+/** Resolves each value of a headers/env map; `literal` says whether a written value is a secret. */
 function resolveMap(
   secrets: Secrets,
   path: string,
   map: Record<string, string> | undefined,
+  literal: (key: string) => 'secret' | 'plain' = () => 'secret',
 ): Record<string, string> | undefined {
   const result: Record<string, string> = {}
   let ok = true
   for (const [key, value] of Object.entries(map ?? {})) {
-    const resolved = secrets.resolve(`${path}.${key}`, value)
+    const resolved = secrets.resolve(`${path}.${key}`, value, literal(key))
     if (resolved === undefined) ok = false
     else result[key] = resolved
   }
