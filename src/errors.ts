@@ -111,6 +111,13 @@ export const errors = {
     'frame',
     "The chat's attached prompt and resources are too large for the context budget.",
   ),
+  TURN_TIMEOUT: define<[number]>(
+    'TURN_TIMEOUT',
+    'The turn was still running after %d seconds',
+    504,
+    'frame',
+    'The turn was still running `chat.service.turn_timeout` seconds after it started, whatever it waited on (LLM, tools, a slow client); what it had said is stored as interrupted.',
+  ),
   // ---- the LLM provider ----
   LLM_UPSTREAM_ERROR: define<[string]>(
     'LLM_UPSTREAM_ERROR',
@@ -139,6 +146,13 @@ export const errors = {
     504,
     'frame',
     'The LLM provider sent nothing for `llm.request.timeout` seconds.',
+  ),
+  LLM_RESPONSE_TOO_LARGE: define<[number]>(
+    'LLM_RESPONSE_TOO_LARGE',
+    'The LLM provider sent an answer larger than %d bytes',
+    502,
+    'frame',
+    'One answer of the LLM provider grew past `llm.request.max_response_bytes`; it is cut off there, and the text already sent is stored as interrupted.',
   ),
   // ---- MCP servers, asked on the client's behalf ----
   MCP_SERVER_NOT_FOUND: define<[string]>(

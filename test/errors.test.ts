@@ -11,7 +11,7 @@ import { Authenticator } from '../src/chat/auth.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const codes = Object.keys(errors) as ErrorCode[]
-const expectedErrors = 40
+const expectedErrors = 42
 
 test(`the table has ${expectedErrors} codes`, () => {
   assert.equal(codes.length, expectedErrors)

@@ -44,7 +44,11 @@ function provider(
     max_tokens: 512,
     top_p: opts.top_p ?? 0.9,
   }
-  const p = new AnthropicProvider(config, { timeout: opts.timeout ?? 5, max_retries: 0 })
+  const p = new AnthropicProvider(config, {
+    timeout: opts.timeout ?? 5,
+    max_retries: 0,
+    max_response_bytes: 8_388_608,
+  })
   providers.push(p)
   return p
 }

@@ -34,7 +34,11 @@ function provider(opts: { key?: string; timeout?: number; baseUrl?: string } = {
     max_tokens: 512,
     top_p: 0.9,
   }
-  const p = new OpenAiProvider(config, { timeout: opts.timeout ?? 5, max_retries: 0 })
+  const p = new OpenAiProvider(config, {
+    timeout: opts.timeout ?? 5,
+    max_retries: 0,
+    max_response_bytes: 8_388_608,
+  })
   providers.push(p)
   return p
 }

@@ -66,7 +66,7 @@ function provider(
   }
   const p = new OpenAiProvider(
     config,
-    { timeout: opts.timeout ?? 5, max_retries: opts.maxRetries ?? 2 },
+    { timeout: opts.timeout ?? 5, max_retries: opts.maxRetries ?? 2, max_response_bytes: 8_388_608 },
     { log, backoff: opts.backoff ?? QUICK },
   )
   providers.push(p)

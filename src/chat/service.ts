@@ -5,6 +5,7 @@
 // MCP server is another. `shutdown()` ends them all and waits.
 import { errors, withData } from '../errors.js'
 import { describeError } from '../logging.js'
+import { deadline } from '../util/abort.js'
 import { attemptOf, closeInstance, openInstance } from './instance.js'
 import {
   RequestStopped,
@@ -51,7 +52,7 @@ export interface RequestOrigin {
 /** What a refused request is told to wait before it tries again (a hint: no slot is reserved). */
 export const RETRY_AFTER_MS = 1000
 
-type Outcome = 'complete' | 'replayed' | 'cancelled' | 'error'
+type Outcome = 'complete' | 'replayed' | 'cancelled' | 'timed_out' | 'error'
 
 export class ChatService {
   readonly #options: ChatServiceOptions
@@ -201,7 +202,14 @@ export class ChatService {
       return true
     }
     const instance = attemptOf(this.instance, request.attempt)
-    const turn = new Turn({ ...this.#options, instance, claim }, turnRequest, emit, signal)
+    // The turn's own clock: whatever it waits on (LLM, tools, a slow client), it ends with the
+    // 504 once turn_timeout has passed, the signal's reason being that error.
+    const limit = deadline(
+      settings.turn_timeout * 1000,
+      signal,
+      () => new errors.TURN_TIMEOUT(settings.turn_timeout),
+    )
+    const turn = new Turn({ ...this.#options, instance, claim }, turnRequest, emit, limit.signal)
     let outcome: Outcome = 'error'
     let failure: unknown
     try {
@@ -209,11 +217,13 @@ export class ChatService {
       outcome = metadata.replayed === true ? 'replayed' : 'complete'
       return metadata
     } catch (err) {
-      failure = err
-      outcome = err instanceof RequestStopped ? 'cancelled' : 'error'
-      await turn.storeUnfinished(err)
-      throw err
+      // Whatever surfaced once the clock ran out, the turn ends with the 504.
+      failure = limit.expired() ? limit.signal.reason : err
+      outcome = failure instanceof RequestStopped ? 'cancelled' : limit.expired() ? 'timed_out' : 'error'
+      await turn.storeUnfinished(failure)
+      throw failure
     } finally {
+      limit.dispose()
       this.#logTurn(turn, outcome, failure)
     }
   }
@@ -233,6 +243,7 @@ export class ChatService {
     if (failure instanceof RequestStopped) line.stopped_by = failure.reason
     else if (failure !== undefined) line.error = describeError(failure)
     if (outcome === 'error') this.#options.log.warn(line, 'turn failed')
+    else if (outcome === 'timed_out') this.#options.log.warn(line, 'turn timed out')
     else this.#options.log.info(line, 'turn')
   }
 }

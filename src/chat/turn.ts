@@ -202,7 +202,9 @@ export class Turn {
    */
   async storeUnfinished(err: unknown): Promise<void> {
     if (!this.#began) return
-    const status = err instanceof RequestStopped || this.#partial ? 'interrupted' : 'error'
+    // Stopped (cancelled, timed out) or cut off mid-answer: what was said stands, unfinished.
+    const stopped = err instanceof RequestStopped || (this.#signal.aborted && err === this.#signal.reason)
+    const status = stopped || this.#partial ? 'interrupted' : 'error'
     try {
       await this.#deps.store.append([
         this.#event({ type: 'assistant_message', role: 'assistant', content: this.#partial, status }),
@@ -339,8 +341,9 @@ export class Turn {
         }
       }
     } catch (err) {
-      // An abort surfaces from the provider as its own AbortError; report who stopped the turn.
-      if (this.#signal.aborted && this.#signal.reason instanceof RequestStopped) throw this.#signal.reason
+      // An abort surfaces from the provider as its own AbortError; report who or what stopped the
+      // turn (a RequestStopped, or the turn's timeout).
+      if (this.#signal.aborted) throw this.#signal.reason
       throw err
     } finally {
       this.#llmMs += performance.now() - started

@@ -4,7 +4,15 @@
 import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
-import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
+import {
+  errorMessage,
+  LlmEndpoint,
+  readBody,
+  sseData,
+  type Body,
+  type LlmRequestSettings,
+  type WireOptions,
+} from './http.js'
 import { anthropicInputSchema } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 import { isObject } from '../util/values.js'
@@ -60,11 +68,7 @@ export class AnthropicProvider implements LlmProvider {
   readonly #provider: ProviderConfig
   readonly #http: LlmEndpoint
 
-  constructor(
-    provider: ProviderConfig,
-    request: { timeout: number; max_retries: number },
-    options: WireOptions = {},
-  ) {
+  constructor(provider: ProviderConfig, request: LlmRequestSettings, options: WireOptions = {}) {
     this.name = provider.name
     this.model = provider.model
     this.#provider = provider
@@ -117,7 +121,7 @@ export class AnthropicProvider implements LlmProvider {
 
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
-    for await (const data of sseData(body, signal, this.#http.timeout, () => reply.stopped)) {
+    for await (const data of sseData(body, signal, this.#http.limits, () => reply.stopped)) {
       const text = reply.add(parseObject(data, 'a stream event'))
       if (text) yield { type: 'text', text }
       if (reply.stopped) break
@@ -128,12 +132,7 @@ export class AnthropicProvider implements LlmProvider {
   }
 
   async *#readReply(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
-    let text: string
-    try {
-      text = await body.text()
-    } catch (err) {
-      throw bodyError(err, signal, this.#http.timeout)
-    }
+    const text = await readBody(body, signal, this.#http.limits)
     const message = parseObject(text, 'the reply') as WireMessage
     if (message.type === 'error' || message.error !== undefined) {
       const upstream = this.#http.redact(errorMessage(message.error) ?? 'unknown error')

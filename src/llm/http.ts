@@ -245,6 +245,13 @@ export function errorCode(err: unknown): string {
   return typeof e.name === 'string' ? e.name : 'UNKNOWN'
 }
 
+/** `llm.request`, as a wire reads it. */
+export interface LlmRequestSettings {
+  timeout: number
+  max_retries: number
+  max_response_bytes: number
+}
+
 /** What every wire's constructor takes besides its configuration. */
 export interface WireOptions {
   /** Told about each retried attempt. */
@@ -253,17 +260,48 @@ export interface WireOptions {
   backoff?: Partial<Backoff>
 }
 
+/** How an answer's body is read: `llm.request.timeout` and `llm.request.max_response_bytes`. */
+export interface BodyLimits {
+  /** The longest silence, in seconds, only to word the timeout error: the pool's timers enforce it. */
+  timeoutSeconds: number
+  /** The most bytes one answer may have; past them it is cut off (errors.LLM_RESPONSE_TOO_LARGE). */
+  maxBytes: number
+}
+
+/**
+ * The whole body of a non-streaming answer, as text. One larger than `limits.maxBytes` is cut off
+ * there: the body is destroyed (closing the connection) and errors.LLM_RESPONSE_TOO_LARGE thrown.
+ */
+export async function readBody(body: Body, signal: AbortSignal, limits: BodyLimits): Promise<string> {
+  const parts: Buffer[] = []
+  let size = 0
+  try {
+    // Leaving the loop early destroys the body.
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > limits.maxBytes) throw new errors.LLM_RESPONSE_TOO_LARGE(limits.maxBytes)
+      parts.push(chunk)
+    }
+  } catch (err) {
+    throw bodyError(err, signal, limits.timeoutSeconds)
+  }
+  // As undici's body.text(): a byte order mark is dropped.
+  return new TextDecoder('utf-8').decode(Buffer.concat(parts, size))
+}
+
 /**
  * The `data` of each server-sent event of a streaming body, as the bytes arrive (a UTF-8
  * character or an event may be cut anywhere between chunks). A last event that lacks its blank
  * line still counts. When the caller stops early, `complete()` says why: the answer is whole (the
  * rest of the body is drained, so the connection goes back to the pool) or something went wrong
- * (the body is destroyed, closing the connection).
+ * (the body is destroyed, closing the connection). Every byte counts towards `limits.maxBytes`,
+ * comments and keep-alives too: past it the body is destroyed and errors.LLM_RESPONSE_TOO_LARGE
+ * thrown.
  */
 export async function* sseData(
   body: Body,
   signal: AbortSignal,
-  timeoutSeconds: number,
+  limits: BodyLimits,
   complete: () => boolean,
 ): AsyncGenerator<string, void, undefined> {
   const pending: string[] = []
@@ -271,15 +309,20 @@ export async function* sseData(
   const decoder = new TextDecoder('utf-8')
   const chunks = body.iterator({ destroyOnReturn: false })
   let ended = false
+  let size = 0
   try {
     while (!ended) {
       let next: IteratorResult<Buffer>
       try {
         next = (await chunks.next()) as IteratorResult<Buffer>
       } catch (err) {
-        throw bodyError(err, signal, timeoutSeconds)
+        throw bodyError(err, signal, limits.timeoutSeconds)
       }
       ended = next.done === true
+      if (!ended) {
+        size += (next.value as Buffer).length
+        if (size > limits.maxBytes) throw new errors.LLM_RESPONSE_TOO_LARGE(limits.maxBytes)
+      }
       // The parser dispatches an event at a blank line only: one is added at the end.
       parser.feed(ended ? `${decoder.decode()}\n\n` : decoder.decode(next.value as Buffer, { stream: true }))
       for (const data of pending.splice(0)) yield data
@@ -299,8 +342,8 @@ function noop(): void {}
  * under its base URL, retries and timeouts from `llm.request`, and its key kept out of messages.
  */
 export class LlmEndpoint {
-  /** `llm.request.timeout`: the longest wait for the next byte, in seconds. */
-  readonly timeout: number
+  /** `llm.request.timeout` and `llm.request.max_response_bytes`, for reading an answer's body. */
+  readonly limits: BodyLimits
   readonly #pool: Pool
   readonly #path: string
   readonly #maxRetries: number
@@ -311,14 +354,17 @@ export class LlmEndpoint {
     baseUrl: string,
     endpoint: string,
     apiKey: string | undefined,
-    request: { timeout: number; max_retries: number },
+    request: LlmRequestSettings,
     options: WireOptions,
   ) {
     const url = new URL(baseUrl)
     // The base URL's path (`/v1`, `/openai/v1`, a proxy's prefix) is part of the endpoint.
     this.#path = `${url.pathname.replace(/\/+$/, '')}/${endpoint}`
     this.#pool = createLlmPool(url.origin, request.timeout)
-    this.timeout = request.timeout
+    this.limits = {
+      timeoutSeconds: request.timeout,
+      maxBytes: request.max_response_bytes,
+    }
     this.#maxRetries = request.max_retries
     this.#apiKey = apiKey
     this.#options = options
@@ -335,7 +381,7 @@ export class LlmEndpoint {
       { path: this.#path, headers, body: JSON.stringify(body) },
       {
         maxRetries: this.#maxRetries,
-        timeoutSeconds: this.timeout,
+        timeoutSeconds: this.limits.timeoutSeconds,
         signal,
         redact: (text) => this.redact(text),
         log: this.#options.log,

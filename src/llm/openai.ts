@@ -3,7 +3,15 @@
 import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
-import { bodyError, LlmEndpoint, errorMessage, sseData, type Body, type WireOptions } from './http.js'
+import {
+  errorMessage,
+  LlmEndpoint,
+  readBody,
+  sseData,
+  type Body,
+  type LlmRequestSettings,
+  type WireOptions,
+} from './http.js'
 import { openAiParameters } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 
@@ -32,11 +40,7 @@ export class OpenAiProvider implements LlmProvider {
   readonly #provider: ProviderConfig
   readonly #http: LlmEndpoint
 
-  constructor(
-    provider: ProviderConfig,
-    request: { timeout: number; max_retries: number },
-    options: WireOptions = {},
-  ) {
+  constructor(provider: ProviderConfig, request: LlmRequestSettings, options: WireOptions = {}) {
     this.name = provider.name
     this.model = provider.model
     this.#provider = provider
@@ -88,7 +92,7 @@ export class OpenAiProvider implements LlmProvider {
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
     let finished = false
-    for await (const data of sseData(body, signal, this.#http.timeout, () => finished)) {
+    for await (const data of sseData(body, signal, this.#http.limits, () => finished)) {
       if (data === '[DONE]') {
         finished = true
         break
@@ -103,12 +107,7 @@ export class OpenAiProvider implements LlmProvider {
   }
 
   async *#readReply(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
-    let text: string
-    try {
-      text = await body.text()
-    } catch (err) {
-      throw bodyError(err, signal, this.#http.timeout)
-    }
+    const text = await readBody(body, signal, this.#http.limits)
     const json = parseJson(text)
     if (json === undefined) throw new errors.LLM_BAD_RESPONSE('the reply is not JSON')
     if (json.error !== undefined) {

@@ -11,17 +11,24 @@ export interface Deadline {
   dispose(): void
 }
 
+/** The longest delay setTimeout keeps (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /**
  * A signal that fires when `outer` does or after `ms`, and no more once disposed: the MCP SDK keeps
  * listening to a request's signal after it is answered, and would cancel a finished request.
+ * `reason` makes the signal's reason when the time is up (default: an Error saying so).
  */
-export function deadline(ms: number, outer?: AbortSignal): Deadline {
+export function deadline(ms: number, outer?: AbortSignal, reason?: () => unknown): Deadline {
   const controller = new AbortController()
   let expired = false
-  const timer = setTimeout(() => {
-    expired = true
-    controller.abort(new Error(`timed out after ${ms} ms`))
-  }, ms)
+  const timer = setTimeout(
+    () => {
+      expired = true
+      controller.abort(reason ? reason() : new Error(`timed out after ${ms} ms`))
+    },
+    Math.min(ms, MAX_TIMER_MS),
+  )
   timer.unref()
   const forward = () => controller.abort(outer?.reason)
   if (outer?.aborted) forward()

@@ -21,6 +21,11 @@ export interface LlmReply {
   /** After sending the body, keep the response open forever (never end). */
   hang?: boolean
   /**
+   * After sending the body, send `piece` again and again, every `everyMs` (default: as fast as
+   * the client reads), until the client goes: keep-alive comments, or an answer without end.
+   */
+  forever?: { piece: string; everyMs?: number }
+  /**
    * Cut the connection instead of answering: `before-status` once the request has arrived,
    * `after-body` once the body's pieces are sent (in place of ending the response).
    */
@@ -105,6 +110,21 @@ export async function startLlmServer(options: { port?: number } = {}): Promise<L
         if (res.destroyed) return
         res.write(piece)
       }
+      while (r.forever && !res.destroyed) {
+        await sleep(r.forever.everyMs ?? 0)
+        if (res.destroyed) return
+        // Backpressure: wait for the client to read (or to go) before writing more.
+        if (!res.write(r.forever.piece)) {
+          await new Promise<void>((resolve) => {
+            const go = (): void => {
+              res.off('drain', go).off('close', go)
+              resolve()
+            }
+            res.on('drain', go).on('close', go)
+          })
+        }
+      }
+      if (r.forever) return
       if (r.destroy === 'after-body') {
         // Let what was written reach the client first, so the cut comes after it.
         await new Promise<void>((resolve) => res.write('', () => resolve()))
