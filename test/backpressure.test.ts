@@ -70,6 +70,9 @@ test('a client that stops reading stalls the provider; memory stays bounded; rea
   const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-pressure-'))
   const config = baseConfig(provider.baseUrl)
   config.chat.service.max_input_chars = 100
+  // The whole answer is allowed, and a client may pause longer than this test does.
+  config.llm.request.max_response_bytes = 64 * MB
+  config.llm.request.timeout = 60
   const platform = await startPlatformProcess(dir, config)
   try {
     const client = await Client.connect(platform.url)
