@@ -86,7 +86,7 @@ const answer = (registry: McpRegistry, bytes: number) =>
 async function streamAnswer(
   bytes: number,
   read: (chunk: Buffer) => JSONRPCMessage[],
-): Promise<{ message: JSONRPCMessage; stallMs: number; ms: number }> {
+): Promise<{ message: JSONRPCMessage; stallMs: number; ms: number; busyMs: number }> {
   const child = spawn(process.execPath, [LARGE_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] })
   const request = (message: object) =>
     child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...message })}\n`)
@@ -99,17 +99,21 @@ async function streamAnswer(
     request({ id: 1, method: 'initialize', params: initialize })
     request({ method: 'notifications/initialized' })
     const started = performance.now()
+    let busyMs = 0
     const { value, stallMs } = await longestStall(
       () =>
         new Promise<JSONRPCMessage>((resolve, reject) => {
           child.once('exit', () => reject(new Error('the server exited')))
           child.stdout.on('data', (chunk: Buffer) => {
-            for (const message of read(chunk)) if ('id' in message && message.id === 2) resolve(message)
+            const reading = performance.now()
+            const messages = read(chunk)
+            busyMs += performance.now() - reading
+            for (const message of messages) if ('id' in message && message.id === 2) resolve(message)
           })
           request({ id: 2, method: 'tools/call', params: { name: 'answer', arguments: { bytes } } })
         }),
     )
-    return { message: value, stallMs, ms: performance.now() - started }
+    return { message: value, stallMs, ms: performance.now() - started, busyMs }
   } finally {
     child.kill()
   }
@@ -182,14 +186,12 @@ test('a 20 MB answer: the SDK ReadBuffer holds the event loop, the line reader d
   )
   assert.equal(textOf(before.message).length, TWENTY_MB)
   assert.equal(textOf(after.message).length, TWENTY_MB)
-  console.log(
-    `20 MB over stdio: SDK ReadBuffer ${before.ms.toFixed(0)} ms, longest stall ${before.stallMs.toFixed(0)} ms; ` +
-      `line reader ${after.ms.toFixed(0)} ms, longest stall ${after.stallMs.toFixed(0)} ms`,
-  )
-  assert.ok(
-    after.stallMs * 3 < before.stallMs,
-    `the line reader stalls ${after.stallMs.toFixed(0)} ms, the ReadBuffer ${before.stallMs.toFixed(0)} ms`,
-  )
+  const figures = (f: typeof before) =>
+    `${f.ms.toFixed(0)} ms in all, ${f.busyMs.toFixed(0)} ms reading, longest stall ${f.stallMs.toFixed(0)} ms`
+  console.log(`20 MB over stdio: SDK ReadBuffer ${figures(before)}; line reader ${figures(after)}`)
+  // The time spent reading is the steady measure; the longest stall depends on how reads batch.
+  assert.ok(after.busyMs * 5 < before.busyMs, `reading took ${figures(after)}, against ${figures(before)}`)
+  assert.ok(after.stallMs < before.stallMs, `reading took ${figures(after)}, against ${figures(before)}`)
 })
 
 test('a 20 MB answer under the limit arrives whole through the registry, the loop kept free', async (t) => {
