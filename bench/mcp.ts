@@ -309,7 +309,11 @@ async function benchStdio(progress: (line: string) => void, problems: string[]):
     const demo = { command: process.execPath, args: [DEMO] }
     sides.push(await sdkSide(new StdioClientTransport({ ...demo, stderr: 'ignore' })))
     // The registry's transport under the bare client: what of the registry's cost is the transport's.
-    const transport = new StdioTransport({ ...demo, env: { ...process.env } as Record<string, string> })
+    const transport = new StdioTransport({
+      ...demo,
+      env: { ...process.env } as Record<string, string>,
+      maxMessageBytes: 16 * 1024 * 1024,
+    })
     sides.push(await sdkSide(transport, 'SDK Client + our StdioTransport'))
     sides.push(await registrySide({ name: 'demo', transport: 'stdio', ...demo, env: {} }, problems))
     return await compare('stdio', sides, progress)

@@ -60,6 +60,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       toolTimeout: config.chat.service.tool_timeout,
       env: options.env,
       secrets: config.secrets,
+      maxMessageBytes: config.mcp.max_message_bytes,
       redact,
     })
     await app.register(websocket, {

@@ -5,7 +5,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import { errors, isPlatformError, type McpServerErrorCode, withData } from '../errors.js'
 import { httpStatusOf } from './remote.js'
-import { StdioTransport } from './stdio-transport.js'
+import { MESSAGE_TOO_LARGE, StdioTransport } from './stdio-transport.js'
 import type { ServerState, ToolOutcome } from './types.js'
 
 /** An error text from a server is cut to this length. */
@@ -78,6 +78,17 @@ export function unavailable(server: string, state: ServerState, error: string | 
 
 export function wentAway(server: string, error: string | undefined): string {
   return `The server "${server}" went away during the call${error ? ` (${error})` : ''}.`
+}
+
+/** The answer stood in for by the stdio transport: the server's own was over the size limit. */
+export function tooLargeAnswer(err: unknown): string | undefined {
+  if (!(err instanceof McpError) || err.code !== MESSAGE_TOO_LARGE) return undefined
+  const data = err.data as { message_bytes?: unknown; max_message_bytes?: unknown } | undefined
+  if (typeof data?.message_bytes !== 'number' || typeof data.max_message_bytes !== 'number') return undefined
+  return (
+    `The tool's answer was too large: ${data.message_bytes} bytes, over the limit of ` +
+    `${data.max_message_bytes} bytes (mcp.max_message_bytes).`
+  )
 }
 
 export function isConnectionClosed(err: unknown): boolean {

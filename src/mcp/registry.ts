@@ -26,6 +26,9 @@ import type {
 
 export type { TransportOpener } from './transports.js'
 
+/** config.md's default for `mcp.max_message_bytes`. */
+const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
 export interface McpRegistryOptions {
   servers: Record<string, ServerConfig>
   connection: PlatformConfig['mcp']['connection']
@@ -35,6 +38,11 @@ export interface McpRegistryOptions {
   env: Record<string, string | undefined>
   /** Secret values: a variable holding one of them is not passed to a child. */
   secrets: string[]
+  /**
+   * `mcp.max_message_bytes`: a larger message from a stdio server is dropped, and the request it
+   * answered fails. By default 16 MiB, the documented default.
+   */
+  maxMessageBytes?: number
   /**
    * Removes secrets from a server's text before /ready, logs or a tool result repeat it: the app
    * passes its one redactor. By default one made from `secrets`.
@@ -62,7 +70,14 @@ export class McpRegistry implements McpRegistryApi {
       connection,
       toolTimeout,
       log,
-      openTransport: options.openTransport ?? realTransports({ env, secrets, log }),
+      openTransport:
+        options.openTransport ??
+        realTransports({
+          env,
+          secrets,
+          log,
+          maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        }),
       catalogue: this.#catalogue,
       clean: textCleaner(options.redact ?? redactorOf(secrets)),
     }

@@ -18,6 +18,7 @@ import {
   requestError,
   serverError,
   toolError,
+  tooLargeAnswer,
   unavailable,
   wentAway,
   type ServerError,
@@ -160,6 +161,8 @@ export class ServerConnection {
       if (err instanceof errors.MCP_SERVER_UNAVAILABLE) {
         return toolError(unavailable(this.name, this.#state, this.#error))
       }
+      const tooLarge = tooLargeAnswer(err)
+      if (tooLarge !== undefined) return toolError(tooLarge)
       if (isConnectionClosed(err) || !session?.current || this.#state !== 'ready') {
         return toolError(wentAway(this.name, this.#error))
       }

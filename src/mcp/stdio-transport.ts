@@ -5,9 +5,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
+import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { describeCut, LineReader, type OversizedLine } from './line-reader.js'
 
 export interface StdioTransportOptions {
   command: string
@@ -17,7 +18,24 @@ export interface StdioTransportOptions {
   cwd?: string
   /** Each line the server writes to stderr. */
   onStderr?: (line: string) => void
+  /** The largest message read from the server, in bytes: a larger one is dropped. */
+  maxMessageBytes: number
+  /** A message over maxMessageBytes was dropped (by default reported through onerror). */
+  onOversized?: (refused: RefusedMessage) => void
 }
+
+/** A message dropped for its size, and the request it answered, when it could be told. */
+export interface RefusedMessage {
+  bytes: number
+  limit: number
+  id?: string | number
+}
+
+/**
+ * The JSON-RPC error code of the answer that stands in for a response over the limit: in the range
+ * for implementation-defined errors, and not one of the SDK's (-32000 is its ConnectionClosed).
+ */
+export const MESSAGE_TOO_LARGE = -32010
 
 /** How long a server gets to exit by itself once its stdin is closed. */
 const STDIN_GRACE_MS = 500
@@ -40,7 +58,7 @@ export class StdioTransport implements Transport {
 
   readonly #options: StdioTransportOptions
   #child?: ChildProcessWithoutNullStreams
-  readonly #buffer = new ReadBuffer()
+  readonly #reader: LineReader
   readonly #inbox: JSONRPCMessage[] = []
   #delivering = false
   readonly #stderrLines: string[] = []
@@ -56,6 +74,7 @@ export class StdioTransport implements Transport {
 
   constructor(options: StdioTransportOptions) {
     this.#options = options
+    this.#reader = new LineReader(options.maxMessageBytes)
     this.#exit = new Promise((resolve) => (this.#exited = resolve))
   }
 
@@ -192,7 +211,7 @@ export class StdioTransport implements Transport {
   #finish(): void {
     if (this.#finished) return
     this.#finished = true
-    this.#buffer.clear()
+    this.#reader.clear()
     // What the server said before it went is still delivered, before the close.
     for (let message = this.#inbox.shift(); message !== undefined; message = this.#inbox.shift()) {
       this.onmessage?.(message)
@@ -202,25 +221,41 @@ export class StdioTransport implements Transport {
 
   #onStdout(chunk: Buffer): void {
     if (this.#finished) return
-    try {
-      this.#buffer.append(chunk)
-    } catch (err) {
-      this.onerror?.(err as Error)
-      return
-    }
-    for (;;) {
-      let message: JSONRPCMessage | null
-      try {
-        message = this.#buffer.readMessage()
-      } catch (err) {
-        // The bad line is already consumed: report it and go on with the next one.
-        this.onerror?.(new Error(`the server wrote a line that is not JSON-RPC: ${(err as Error).message}`))
+    for (const line of this.#reader.push(chunk)) {
+      if ('oversized' in line) {
+        this.#refuse(line.oversized)
         continue
       }
-      if (message === null) break
-      this.#inbox.push(message)
+      try {
+        this.#inbox.push(deserializeMessage(line.text))
+      } catch (err) {
+        // Only this line is lost: report it and go on with the next one.
+        this.onerror?.(new Error(`the server wrote a line that is not JSON-RPC: ${(err as Error).message}`))
+      }
     }
     this.#deliver()
+  }
+
+  /**
+   * A message over the limit was dropped. If it answered one of our requests, that request gets an
+   * error answer in its place, so it fails now rather than at its timeout.
+   */
+  #refuse(line: OversizedLine): void {
+    const limit = this.#reader.maxBytes
+    const { id, response } = describeCut(line.head, line.tail)
+    const refused: RefusedMessage = { bytes: line.bytes, limit, ...(id === undefined ? {} : { id }) }
+    if (this.#options.onOversized) this.#options.onOversized(refused)
+    else this.onerror?.(new Error(`the server wrote a message of ${line.bytes} bytes, over ${limit}`))
+    if (!response || id === undefined) return
+    this.#inbox.push({
+      jsonrpc: '2.0',
+      id,
+      error: {
+        code: MESSAGE_TOO_LARGE,
+        message: `message of ${line.bytes} bytes exceeds mcp.max_message_bytes (${limit})`,
+        data: { message_bytes: line.bytes, max_message_bytes: limit },
+      },
+    })
   }
 
   /**

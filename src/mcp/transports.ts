@@ -18,10 +18,17 @@ export interface RealTransportOptions {
   env: Record<string, string | undefined>
   /** Secret values: a variable holding one of them is not passed to a child. */
   secrets: readonly string[]
+  /** The largest message read from a stdio server (`mcp.max_message_bytes`). */
+  maxMessageBytes: number
   log: Logger
 }
 
-export function realTransports({ env, secrets, log }: RealTransportOptions): TransportOpener {
+export function realTransports({
+  env,
+  secrets,
+  maxMessageBytes,
+  log,
+}: RealTransportOptions): TransportOpener {
   return (server, config) => {
     if (config.transport !== 'stdio') {
       return config.transport === 'http' ? streamableHttpTransport(config) : sseTransport(config)
@@ -31,6 +38,9 @@ export function realTransports({ env, secrets, log }: RealTransportOptions): Tra
       args: config.args,
       env: childEnv(env, secrets, config.env),
       onStderr: (line) => log.debug({ server, stderr: line }, 'mcp server stderr'),
+      maxMessageBytes,
+      onOversized: ({ bytes, limit, id }) =>
+        log.warn({ server, bytes, limit, id }, 'mcp message over mcp.max_message_bytes dropped'),
       ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
     })
   }
