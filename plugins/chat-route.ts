@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ChatActions } from '../src/chat/actions.js'
 import { ANONYMOUS, Authenticator } from '../src/chat/auth.js'
 import { ChatConnection, type ConnectionLimits } from '../src/chat/connection.js'
+import { DEFAULT_MAX_LLM_REQUESTS, FairGate } from '../src/chat/fair-gate.js'
 import { ChatService } from '../src/chat/service.js'
 import type { PlatformConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
@@ -33,6 +34,8 @@ export interface ChatRouteOptions {
   debugTokens?: boolean
   /** What one connection may hold: replies unread, requests at once, time without reading. */
   limits: ConnectionLimits
+  /** LLM requests in flight in this process (default 64); more wait, round robin by principal. */
+  maxLlmRequests?: number
 }
 
 async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): Promise<void> {
@@ -49,6 +52,7 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
     settings,
     log,
     debugTokens: options.debugTokens,
+    gate: new FairGate(options.maxLlmRequests ?? DEFAULT_MAX_LLM_REQUESTS),
   })
   const actions = new ChatActions({ store: fastify.chatStore, tools: mcp, content: mcp })
   warmUp(fastify.llm.model)

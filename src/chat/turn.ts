@@ -13,6 +13,7 @@ import type { ChatEvent, ChatStore, EventFinishReason, NewEvent } from '../store
 import { buildContext, checkFixed } from '../tokens/context.js'
 import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
 import { attachedChars, fetchAttachments, namesAttachments } from './attachments.js'
+import type { FairGate } from './fair-gate.js'
 import { messagesOf, toHistory, userMessages } from './messages.js'
 import type { ChatPayload } from './protocol.js'
 import type { ChatMetadata, ChunkBody } from './server-frames.js'
@@ -53,6 +54,8 @@ export interface TurnDeps {
    * process has it. A retry continues the conversation of its first attempt, which may be another.
    */
   claim: (conversationId: string) => boolean
+  /** Bounds the LLM requests of the process, served fairly between principals; none: unbounded. */
+  gate?: FairGate
 }
 
 /** The longest token of cl100k_base and o200k_base, in bytes (so at most as many characters). */
@@ -323,7 +326,10 @@ export class Turn {
     const started = performance.now()
     const reply: Reply = { text: '', calls: [], finish: 'stop' }
     let usage: Usage | undefined
+    let release: (() => void) | undefined
     try {
+      // The process holds a bounded number of LLM requests; a turn waits its principal's turn.
+      release = await this.#deps.gate?.acquire(this.request.principal, this.#signal)
       const request = { messages, model: payload.model, stream, tools: tools.length ? tools : undefined }
       for await (const event of this.#deps.llm.chat(request, this.#signal)) {
         if (event.type === 'text') {
@@ -346,6 +352,7 @@ export class Turn {
       if (this.#signal.aborted) throw this.#signal.reason
       throw err
     } finally {
+      release?.()
       this.#llmMs += performance.now() - started
     }
     this.#addUsage(usage ?? this.#countUsage(messages, tools, reply))

@@ -54,6 +54,8 @@ export interface LlmServer {
   setDefault(r: Replier): void
   /** How many responses were closed by the client before the server finished them. */
   closedEarly(): number
+  /** The most requests this server has had open at once (received, not yet answered in full). */
+  mostAtOnce(): number
   /** Resolves once closedEarly() >= n (default 1); rejects after 5 s so a test cannot hang. */
   waitForClosedEarly(n?: number): Promise<void>
   /** Closes the server and destroys all its sockets. */
@@ -78,10 +80,15 @@ export async function startLlmServer(options: { port?: number } = {}): Promise<L
   const requests: RecordedRequest[] = []
   const sockets = new Set<Socket>()
   let closedEarly = 0
+  let open = 0
+  let mostAtOnce = 0
   const waiters = new Set<() => void>()
 
   const server = createServer((req, res) => {
     const receivedAt = Date.now()
+    open++
+    mostAtOnce = Math.max(mostAtOnce, open)
+    res.once('close', () => open--)
     void (async () => {
       const recorded = await record(req, receivedAt)
       requests.push(recorded)
@@ -145,6 +152,7 @@ export async function startLlmServer(options: { port?: number } = {}): Promise<L
     reply: (r) => void queue.push(r),
     setDefault: (r) => void (fallback = r),
     closedEarly: () => closedEarly,
+    mostAtOnce: () => mostAtOnce,
     waitForClosedEarly(n = 1) {
       return new Promise<void>((resolve, reject) => {
         const check = (): void => {
