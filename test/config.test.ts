@@ -5,11 +5,13 @@ import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import YAML from 'yaml'
 import configPlugin from '../plugins/config.js'
 import { defaultPaths, loadConfig } from '../src/config/load.js'
 import { ConfigError, formatProblem } from '../src/errors.js'
+import { MAX_CONFIG_BYTES } from '../src/config/sources.js'
 
 const CONFIG_YAML = `
 llm:
@@ -566,4 +568,100 @@ test('the anthropic wire takes a temperature of 0..1 only', async () => {
   assert.deepEqual(problems, [
     'llm.providers.anthropic.temperature: must be between 0 and 1 for the anthropic wire, got 1.5',
   ])
+})
+
+test('a config.yaml that is empty, null, a scalar or a list is one problem, not a crash', async () => {
+  const expected = 'an object with llm, chat, store, websocket, mcp, logging, auth'
+  const cases: [string, string][] = [
+    ['', 'config.yaml: is empty (expected the settings: llm, chat, store, websocket, mcp, logging)'],
+    [
+      '# only a comment\n',
+      'config.yaml: is empty (expected the settings: llm, chat, store, websocket, mcp, logging)',
+    ],
+    ['null\n', `config.yaml: must be ${expected}, got null`],
+    ['42\n', `config.yaml: must be ${expected}, got 42`],
+    ['"text"\n', `config.yaml: must be ${expected}, got a string`],
+    ['"two\\nlines"\n', `config.yaml: must be ${expected}, got a string`],
+    ['- 1\n- 2\n', `config.yaml: must be ${expected}, got a list`],
+  ]
+  for (const [text, problem] of cases) {
+    assert.deepEqual(await problemsOf(load(await folder({ config: text }))), [problem], JSON.stringify(text))
+  }
+})
+
+test('a servers_config.json that is empty, null, a scalar or a list is one problem, not a crash', async () => {
+  const cases: [string, string][] = [
+    ['', 'servers_config.json: is empty (expected {"mcpServers": {...}})'],
+    ['  \n', 'servers_config.json: is empty (expected {"mcpServers": {...}})'],
+    ['null', 'servers_config.json: must be an object with mcpServers, got null'],
+    ['42', 'servers_config.json: must be an object with mcpServers, got 42'],
+    ['"text"', 'servers_config.json: must be an object with mcpServers, got a string'],
+    ['[]', 'servers_config.json: must be an object with mcpServers, got a list'],
+  ]
+  for (const [text, problem] of cases) {
+    assert.deepEqual(await problemsOf(load(await folder({ servers: text }))), [problem], JSON.stringify(text))
+  }
+})
+
+test('a binary file is refused as not text, whichever of the two it is', async () => {
+  const binary = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x00, 0xff, 0xfe, 0x0a, 0x80])
+  const paths = await folder()
+  await writeFile(paths.configPath, binary)
+  await writeFile(paths.serversPath, binary)
+  assert.deepEqual(await problemsOf(load(paths)), [
+    'config.yaml: is not UTF-8 text (a binary file?)',
+    'servers_config.json: is not UTF-8 text (a binary file?)',
+  ])
+  // Valid UTF-8 with a NUL byte in it is no configuration either.
+  const nul = await folder({ config: 'llm:\n  active: gr\u0000oq\n' })
+  assert.deepEqual(await problemsOf(load(nul)), ['config.yaml: is not text: it holds a NUL byte (line 2)'])
+})
+
+test('a file larger than MAX_CONFIG_BYTES is refused without reading it all: 10 MB, /dev/zero', async () => {
+  const paths = await folder()
+  // 10 MB of valid-looking YAML: unknown keys, each of which would be a problem of its own.
+  await writeFile(paths.configPath, 'k: 1\n'.repeat(2_000_000))
+  const started = performance.now()
+  const tooLarge = `is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB), the most a configuration file may be`
+  assert.deepEqual(await problemsOf(load(paths)), [`config.yaml: ${tooLarge}`])
+  assert.deepEqual(await problemsOf(load({ configPath: '/dev/zero', serversPath: '/dev/zero' })), [
+    `zero: ${tooLarge}`,
+    `zero: ${tooLarge}`,
+  ])
+  const elapsed = performance.now() - started
+  assert.ok(elapsed < 2000, `refused in ${Math.round(elapsed)} ms`)
+  // Exactly at the limit is still read (and judged on its content).
+  await writeFile(paths.configPath, `# ${'x'.repeat(MAX_CONFIG_BYTES - 3)}\n`)
+  assert.deepEqual(await problemsOf(load(paths)), [
+    'config.yaml: is empty (expected the settings: llm, chat, store, websocket, mcp, logging)',
+  ])
+})
+
+test('a server named __proto__, constructor or prototype is refused by name', async () => {
+  const paths = await folder({
+    // JSON.parse makes "__proto__" an own key, as any other (an object literal here would not).
+    servers:
+      '{"mcpServers": {"__proto__": {"command": "node"}, "constructor": {"command": "node"},' +
+      ' "prototype": {"url": "https://mcp.example.com/mcp"}, "fine": {"command": "node"}}}',
+  })
+  const reserved = (name: string) =>
+    `mcpServers.${name}: server name '${name}' is reserved (a property every JavaScript object has); choose another`
+  assert.deepEqual(await problemsOf(load(paths)), [
+    reserved('__proto__'),
+    reserved('constructor'),
+    reserved('prototype'),
+  ])
+})
+
+test('keys from the files land as own keys: an env entry named __proto__ is kept, nothing is polluted', async () => {
+  const paths = await folder({
+    servers: '{"mcpServers": {"demo": {"command": "node", "env": {"__proto__": "kept", "A": "1"}}}}',
+  })
+  const config = await load(paths)
+  const demo = config.servers.demo!
+  assert.ok(demo.transport === 'stdio')
+  assert.deepEqual(Object.keys(demo.env), ['__proto__', 'A'])
+  assert.equal(Object.getOwnPropertyDescriptor(demo.env, '__proto__')?.value, 'kept')
+  assert.equal(Object.getPrototypeOf(demo.env), Object.prototype)
+  assert.equal(({} as Record<string, unknown>).kept, undefined)
 })

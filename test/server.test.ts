@@ -3,9 +3,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
@@ -214,4 +215,60 @@ test('the shipped config.yaml validates once its provider secret is set', async 
   assert.match(missing.stderr, /llm\.providers\.groq\.api_key: .*GROQ_API_KEY/)
   const ok = run(['check-config'], { GROQ_API_KEY: 'gsk_test_value' }, root)
   assert.equal((await ok.exited).code, 0, ok.stderr)
+})
+
+test('check-config: empty, null, scalar, binary, endless and huge files exit 78 quickly, one line each', async () => {
+  const dir = await tempDir()
+  try {
+    const { configPath, serversPath } = await writeConfigFiles(dir, baseConfig('http://127.0.0.1:9/v1'))
+    const huge = join(dir, 'huge.yaml')
+    await writeFile(huge, 'k: 1\n'.repeat(2_000_000))
+    const binary = join(dir, 'binary')
+    await writeFile(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x00, 0xff, 0xfe, 0x0a]))
+    const texts: Record<string, string> = { empty: '', null: 'null\n', number: '42\n', string: '"text"\n' }
+    const files: Record<string, string> = { binary, huge, endless: '/dev/zero' }
+    for (const [name, text] of Object.entries(texts)) {
+      files[name] = join(dir, `${name}.txt`)
+      await writeFile(files[name], text)
+    }
+    for (const [name, file] of Object.entries(files)) {
+      for (const flags of [
+        ['--config', file, '--servers', serversPath],
+        ['--config', configPath, '--servers', file],
+      ]) {
+        const started = performance.now()
+        const r = run(['check-config', ...flags])
+        const timer = setTimeout(() => r.child.kill('SIGKILL'), 10_000)
+        const exit = await r.exited
+        clearTimeout(timer)
+        const elapsed = performance.now() - started
+        const what = `${name} as ${flags[0] === '--config' && flags[1] === file ? 'config' : 'servers'}`
+        assert.deepEqual(exit, { code: 78, signal: null }, `${what}: ${r.stderr}`)
+        const lines = r.stderr.trimEnd().split('\n')
+        assert.equal(lines[0], 'mcp-platform: invalid configuration', what)
+        assert.equal(lines.length, 2, `${what}: one problem line: ${r.stderr}`)
+        assert.match(lines[1]!, /^[\w.]+: (is empty|must be an object|is not UTF-8|is larger than)/, what)
+        assert.ok(elapsed < 5000, `${what}: exited in ${Math.round(elapsed)} ms`)
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('check-config: a server named __proto__ exits 78 naming it', async () => {
+  const dir = await tempDir()
+  try {
+    const { configPath, serversPath } = await writeConfigFiles(dir, baseConfig('http://127.0.0.1:9/v1'))
+    await writeFile(serversPath, '{"mcpServers": {"__proto__": {"command": "node", "args": ["x.js"]}}}')
+    const r = run(['check-config', '--config', configPath, '--servers', serversPath])
+    assert.deepEqual(await r.exited, { code: 78, signal: null }, r.stderr)
+    assert.equal(
+      r.stderr,
+      'mcp-platform: invalid configuration\n' +
+        "mcpServers.__proto__: server name '__proto__' is reserved (a property every JavaScript object has); choose another\n",
+    )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

@@ -301,6 +301,60 @@ test('a lock left behind is taken over once stale; a live holder keeps it', asyn
   }
 })
 
+test('a lock whose holder died on this machine is taken over at once, not after staleMs', async () => {
+  const { dir, path } = await tempLog()
+  const lock = `${path}.lock`
+  // The default stale period: what a restart after a crash used to wait out.
+  const staleMs = 5000
+  try {
+    // A store process stops under the lock, right before its write, and is killed there.
+    const holder = new Worker({
+      task: 'until-killed',
+      path,
+      staleMs,
+      lockTimeoutMs: staleMs + 1000,
+      worker: 'dies-holding',
+      holdAfter: 3,
+    })
+    await holder
+      .waitFor(() => holder.count('holding') > 0)
+      .catch((err: unknown) => {
+        holder.child.kill('SIGKILL')
+        throw err
+      })
+    const record = existsSync(`${lock}.owner`) ? readFileSync(`${lock}.owner`, 'utf8') : '{}'
+
+    // While the holder lives, its lock is its own: a short wait runs out.
+    const log = recordingLog()
+    await assert
+      .rejects(JsonlStore.open({ path, fsync: true, isLive: alive, log, staleMs, lockTimeoutMs: 300 }), {
+        code: 'STORE_LOCK_TIMEOUT',
+      })
+      .finally(() => holder.child.kill('SIGKILL'))
+    assert.equal((await holder.closed).signal, 'SIGKILL')
+    assert.ok(existsSync(lock), 'the killed holder left its lock')
+
+    const started = performance.now()
+    const store = await JsonlStore.open({ path, fsync: true, isLive: alive, log, staleMs })
+    assert.equal((await store.beginTurn(turn('after', 'r-after'), true)).outcome, 'started')
+    const elapsed = performance.now() - started
+    assert.ok(elapsed < 2000, `opened and wrote in ${Math.round(elapsed)} ms (stale after ${staleMs})`)
+    assert.equal(
+      (JSON.parse(record) as { pid?: number }).pid,
+      holder.child.pid,
+      'the lock recorded its holder',
+    )
+    assert.ok(
+      log.entries.some((e) => e.msg === 'took over the event log lock of a process that died holding it'),
+    )
+    assert.ok(!existsSync(lock), 'the lock released after the write')
+    assertGapless(readEvents(path))
+    await store.close()
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 test('a compromised lock fails the batch cleanly, nothing written, and the store carries on', async () => {
   const { dir, path } = await tempLog()
   const lock = `${path}.lock`

@@ -10,7 +10,7 @@ import { ConfigFileSchema, ServersFileSchema } from './schema.js'
 import { Secrets } from './secrets.js'
 import { resolveServers } from './servers.js'
 import { resolveSettings } from './settings.js'
-import { parseJson, parseYaml, readSource } from './sources.js'
+import { parseJson, parseYaml, readSource, rootMapping } from './sources.js'
 import type { PlatformConfig } from './types.js'
 
 export { defaultPaths } from './sources.js'
@@ -26,6 +26,12 @@ export interface LoadConfigOptions {
 const checkConfigFile = TypeCompiler.Compile(ConfigFileSchema)
 const checkServersFile = TypeCompiler.Compile(ServersFileSchema)
 
+// What each file must be, said when it is empty or not a mapping at all.
+const CONFIG_EXPECTED = `the settings: ${ConfigFileSchema.required.join(', ')}`
+const CONFIG_SHAPE = `an object with ${Object.keys(ConfigFileSchema.properties).join(', ')}`
+const SERVERS_EXPECTED = '{"mcpServers": {...}}'
+const SERVERS_SHAPE = `an object with ${Object.keys(ServersFileSchema.properties).join(', ')}`
+
 export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfig> {
   const files = { config: resolve(opts.configPath), servers: resolve(opts.serversPath) }
   const problems = new Problems()
@@ -35,10 +41,26 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfi
     readSource(problems, files.servers, '--servers or MCP_SERVERS_CONFIG_PATH'),
   ])
 
-  const configFile = configText === undefined ? undefined : parseYaml(problems, files.config, configText)
+  const configFile =
+    configText === undefined
+      ? undefined
+      : rootMapping(
+          problems,
+          files.config,
+          parseYaml(problems, files.config, configText, CONFIG_EXPECTED),
+          CONFIG_SHAPE,
+        )
   const configValid =
     configFile !== undefined && checkSchema(problems, checkConfigFile, configFile, basename(files.config))
-  const serversFile = serversText === undefined ? undefined : parseJson(problems, files.servers, serversText)
+  const serversFile =
+    serversText === undefined
+      ? undefined
+      : rootMapping(
+          problems,
+          files.servers,
+          parseJson(problems, files.servers, serversText, SERVERS_EXPECTED),
+          SERVERS_SHAPE,
+        )
   const serversValid =
     serversFile !== undefined && checkSchema(problems, checkServersFile, serversFile, basename(files.servers))
 

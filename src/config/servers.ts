@@ -12,6 +12,9 @@ const NAME_ALPHABET = SERVER_NAME_PATTERN.source.replace(/^\^|\$$/g, '')
 // Keys that only make sense for one kind of server.
 const STDIO_ONLY = ['args', 'env', 'cwd'] as const
 const REMOTE_ONLY = ['headers'] as const
+// Names every JavaScript object answers to: a server so named would be lost or mistaken for the
+// object's own machinery wherever servers are looked up by name.
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype'])
 
 /** The enabled servers by name; `dir` is the file's folder, which a relative cwd is taken from. */
 export function resolveServers(
@@ -22,9 +25,17 @@ export function resolveServers(
 ): Record<string, ServerConfig> | undefined {
   const entries = at(file, 'mcpServers')
   if (!isObject(entries)) return undefined
-  const servers: Record<string, ServerConfig> = {}
+  // Entries, made an object at the end: Object.fromEntries defines own keys, never a prototype.
+  const servers: [string, ServerConfig][] = []
   for (const [name, entry] of Object.entries(entries)) {
     const path = `mcpServers.${name}`
+    if (RESERVED_NAMES.has(name)) {
+      problems.add(
+        path,
+        `server name '${name}' is reserved (a property every JavaScript object has); choose another`,
+      )
+      continue
+    }
     // The name becomes the tools' namespace (SERVER__TOOL), so it must stay within that alphabet.
     if (!SERVER_NAME_PATTERN.test(name)) {
       problems.add(path, `server name must match ${NAME_ALPHABET}, got '${name}'`)
@@ -32,9 +43,9 @@ export function resolveServers(
     }
     if (!problems.clean(path)) continue
     const server = resolveServer(problems, secrets, name, entry as ServerFile, dir)
-    if (server) servers[name] = server
+    if (server) servers.push([name, server])
   }
-  return servers
+  return Object.fromEntries(servers)
 }
 
 function resolveServer(
@@ -127,12 +138,13 @@ function resolveMap(
   map: Record<string, string> | undefined,
   literal: (key: string) => 'secret' | 'plain' = () => 'secret',
 ): Record<string, string> | undefined {
-  const result: Record<string, string> = {}
+  // A key may be any string, `__proto__` too: collected as entries, made own keys at the end.
+  const result: [string, string][] = []
   let ok = true
   for (const [key, value] of Object.entries(map ?? {})) {
     const resolved = secrets.resolve(`${path}.${key}`, value, literal(key))
     if (resolved === undefined) ok = false
-    else result[key] = resolved
+    else result.push([key, resolved])
   }
-  return ok ? result : undefined
+  return ok ? Object.fromEntries(result) : undefined
 }

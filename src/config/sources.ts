@@ -1,7 +1,7 @@
 // The two files as sources: where they are, reading them, and parsing them into plain values.
 // A syntax error is said with its line and column, never with the text around it (it may hold a
 // secret).
-import { readFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import YAML from 'yaml'
 import { isObject } from '../util/values.js'
@@ -21,14 +21,21 @@ export function defaultPaths(
   }
 }
 
+/**
+ * The most a configuration file may hold. Both files are a few KiB; the limit keeps a wrong path
+ * (`--config /dev/zero`, a log file, a disk image) from being read, parsed and checked without end.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+
 /** The file's text, or undefined (and a problem naming the flag or variable that moves it). */
 export async function readSource(
   problems: Problems,
   file: string,
   override: string,
 ): Promise<string | undefined> {
+  let bytes: Buffer
   try {
-    return await readFile(file, 'utf8')
+    bytes = await readBounded(file, MAX_CONFIG_BYTES)
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException
     problems.add(
@@ -39,10 +46,76 @@ export async function readSource(
     )
     return undefined
   }
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    problems.add(
+      basename(file),
+      `is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB), the most a configuration file may be`,
+    )
+    return undefined
+  }
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    problems.add(basename(file), 'is not UTF-8 text (a binary file?)')
+    return undefined
+  }
+  const nul = text.indexOf('\0')
+  if (nul >= 0) {
+    problems.add(basename(file), `is not text: it holds a NUL byte (line ${lineCol(text, nul).line})`)
+    return undefined
+  }
+  return text
 }
 
-export function parseYaml(problems: Problems, file: string, text: string): unknown {
+/** At most `limit` + 1 bytes of the file: one byte more than allowed tells that it is too large. */
+async function readBounded(file: string, limit: number): Promise<Buffer> {
+  const handle = await open(file, 'r')
+  try {
+    const buffer = Buffer.alloc(limit + 1)
+    let length = 0
+    // A device or pipe may return less than asked at each read, and never end: count, not EOF.
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    return buffer.subarray(0, length)
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * The parsed file when it is a mapping, else undefined and one problem: the rest of the checks
+ * read fields of it, and what it got instead is said by its type (a string may be anything).
+ */
+export function rootMapping(
+  problems: Problems,
+  file: string,
+  value: unknown,
+  expected: string,
+): Record<string, unknown> | undefined {
+  if (value === undefined || isObject(value)) return value
+  const got =
+    value === null
+      ? 'null'
+      : Array.isArray(value)
+        ? 'a list'
+        : typeof value === 'number' || typeof value === 'boolean'
+          ? String(value)
+          : `a ${typeof value}`
+  problems.add(basename(file), `must be ${expected}, got ${got}`)
+  return undefined
+}
+
+export function parseYaml(problems: Problems, file: string, text: string, expected: string): unknown {
   const doc = YAML.parseDocument(text)
+  // No document at all (nothing, or only comments), unlike an explicit `null`.
+  if (doc.errors.length === 0 && doc.contents === null) {
+    problems.add(basename(file), `is empty (expected ${expected})`)
+    return undefined
+  }
   if (doc.errors.length > 0) {
     // The parser often reports one mistake twice at the same place; one line per place is enough.
     const seen = new Set<string>()
@@ -63,8 +136,12 @@ export function parseYaml(problems: Problems, file: string, text: string): unkno
   }
 }
 
-export function parseJson(problems: Problems, file: string, text: string): unknown {
+export function parseJson(problems: Problems, file: string, text: string, expected: string): unknown {
   const source = text.replace(/^\uFEFF/, '')
+  if (source.trim() === '') {
+    problems.add(basename(file), `is empty (expected ${expected})`)
+    return undefined
+  }
   try {
     return JSON.parse(source) as unknown
   } catch (err) {

@@ -1,6 +1,17 @@
 // The lock on the event log (architecture.md, jsonl): a proper-lockfile lock directory next to the
 // file, refreshed while held, taken over once a dead holder left it stale. A batch holds it for one
 // catch-up, one write and one fsync.
+//
+// The holder also records itself in `<path>.lock.owner` (host, pid namespace, pid, and which lock
+// directory it holds), so a lock whose holder is provably dead on this machine (same host and pid
+// namespace, `kill(pid, 0)` says ESRCH) is taken over at once instead of after staleMs: a restart
+// after a crash does not wait. A lock without a record, or held from another machine or namespace,
+// or whose process may be alive, is judged by its age alone, as before. The record is a sibling
+// file because writing into the lock directory would change its mtime, which proper-lockfile
+// watches to tell that its lock was taken.
+import { readlinkSync } from 'node:fs'
+import { readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
@@ -9,6 +20,27 @@ import { errors } from '../errors.js'
 
 /** The longest pause between two tries of a busy lock (before jitter). */
 const MAX_POLL_MS = 10
+
+/** Who holds the lock, as `<path>.lock.owner` says. */
+interface Owner {
+  host: string
+  /** The pid namespace (Linux; null elsewhere): a pid means nothing across namespaces. */
+  pidns: string | null
+  pid: number
+  /** The lock directory held (inode, birth time): a record left from an earlier lock is not this one's. */
+  lock: string
+}
+
+const HOST = hostname()
+const PIDNS = pidNamespace()
+
+function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid')
+  } catch {
+    return null
+  }
+}
 
 /** One holding of the lock; `compromised` is set by proper-lockfile when it lost it. */
 export interface Hold {
@@ -27,12 +59,18 @@ export interface EventLogLockOptions {
 
 export class EventLogLock {
   readonly #path: string
+  readonly #lockPath: string
+  readonly #ownerPath: string
+  /** Whether the last record named its lock directory with a birth time (not every file system has one). */
+  #recordedBirth = false
   readonly #staleMs: number
   readonly #timeoutMs: number
   readonly #log: Logger
 
   constructor(options: EventLogLockOptions) {
     this.#path = options.path
+    this.#lockPath = `${options.path}.lock`
+    this.#ownerPath = `${options.path}.lock.owner`
     this.#staleMs = options.staleMs
     this.#timeoutMs = options.timeoutMs
     this.#log = options.log
@@ -47,8 +85,13 @@ export class EventLogLock {
     const hold: Hold = { compromised: undefined }
     const release = await this.#acquire(hold, signal)
     try {
+      await this.#recordOwner()
       return await fn(hold)
     } finally {
+      // A record naming a lock directory by its birth time cannot be mistaken for a later lock's,
+      // so it may stay (a crash between removing it and letting go would cost staleMs). Without a
+      // birth time an inode may be reused: the record goes first. After a compromise it is not ours.
+      if (!hold.compromised && !this.#recordedBirth) await unlink(this.#ownerPath).catch(() => undefined)
       // After a compromise proper-lockfile has already let go (ERELEASED); nothing to do then.
       await release().catch((err: unknown) => {
         if (!hold.compromised)
@@ -74,6 +117,7 @@ export class EventLogLock {
           },
         })
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ELOCKED' && (await this.#takeOverFromDead())) continue
         if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
           throw new errors.STORE_WRITE_FAILED(`could not lock ${this.#path}: ${String(err)}`, {
             cause: err,
@@ -92,5 +136,66 @@ export class EventLogLock {
         throw err
       })
     }
+  }
+
+  /** Which lock directory this is: inode and birth time, so a reused inode is not mistaken. */
+  async #lockIdentity(): Promise<{ id: string; birth: boolean } | undefined> {
+    const info = await stat(this.#lockPath, { bigint: true }).catch(() => undefined)
+    return info && { id: `${info.ino}:${info.birthtimeNs}`, birth: info.birthtimeNs > 0n }
+  }
+
+  async #recordOwner(): Promise<void> {
+    const lock = await this.#lockIdentity()
+    this.#recordedBirth = lock?.birth ?? false
+    const owner: Owner = { host: HOST, pidns: PIDNS, pid: process.pid, lock: lock?.id ?? '' }
+    // Not atomic on purpose: a torn record does not parse, and an unknown owner is judged by age.
+    await writeFile(this.#ownerPath, JSON.stringify(owner)).catch((err: unknown) =>
+      this.#log.warn({ err, path: this.#ownerPath }, 'could not record the event log lock owner'),
+    )
+  }
+
+  /**
+   * Removes the lock when its recorded owner is provably dead; true when it did. Two processes
+   * doing so at once can race as proper-lockfile's own stale takeover can; the store's check of
+   * the file's size before each write catches a second holder either way.
+   */
+  async #takeOverFromDead(): Promise<boolean> {
+    const owner = parseOwner(await readFile(this.#ownerPath, 'utf8').catch(() => undefined))
+    if (!owner || owner.host !== HOST || owner.pidns !== PIDNS || owner.pid === process.pid) return false
+    if (owner.lock === '' || owner.lock !== (await this.#lockIdentity())?.id) return false
+    if (!isDead(owner.pid)) return false
+    await unlink(this.#ownerPath).catch(() => undefined)
+    await rmdir(this.#lockPath).catch(() => undefined)
+    this.#log.warn(
+      { path: this.#path, owner: { host: owner.host, pid: owner.pid } },
+      'took over the event log lock of a process that died holding it',
+    )
+    return true
+  }
+}
+
+function parseOwner(text: string | undefined): Owner | undefined {
+  if (text === undefined) return undefined
+  try {
+    const value = JSON.parse(text) as Partial<Owner>
+    const ok =
+      typeof value.host === 'string' &&
+      (typeof value.pidns === 'string' || value.pidns === null) &&
+      Number.isInteger(value.pid) &&
+      (value.pid as number) > 0 &&
+      typeof value.lock === 'string'
+    return ok ? (value as Owner) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** True only when no process has this pid here (EPERM: it exists, someone else's). */
+function isDead(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
   }
 }
