@@ -6,6 +6,7 @@ import { createParser } from 'eventsource-parser'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, type Dispatcher } from 'undici'
 import { errors, isPlatformError, withData } from '../errors.js'
+import { stripCredentials } from './credentials.js'
 import type { Logger } from '../logging.js'
 import { abortReason } from '../util/abort.js'
 
@@ -117,8 +118,7 @@ export async function postWithRetries(
     const tooLong = asked !== undefined && asked > backoff.maxRetryAfterMs
     if (!isRetryableStatus(status) || attempt > maxRetries || tooLong) {
       const parsed = options.upstreamMessage?.(status, bodyText) ?? upstreamMessage(bodyText)
-      // Redacted before cutting, so that no piece of a secret survives the cut.
-      const message = redact(parsed).trim().slice(0, UPSTREAM_MESSAGE_LIMIT) || `HTTP ${status}`
+      const message = quoteUpstream(parsed, redact) || `HTTP ${status}`
       const data: Record<string, unknown> = { upstream_status: status, upstream_message: message }
       if (attempt > 1) data.attempts = attempt
       // The client may wait it out itself: it is told how long the provider asked for, in seconds.
@@ -127,6 +127,16 @@ export async function postWithRetries(
     }
     await wait(asked ?? jittered(backoff, attempt), { upstream_status: status }, attempt, options)
   }
+}
+
+/**
+ * A provider's error text as it may be quoted in a frame or a log line: the known secrets
+ * (`redact`) and anything else that looks like a credential taken out, then cut to
+ * UPSTREAM_MESSAGE_LIMIT characters. Redacted before cutting, so that no piece of a secret
+ * survives the cut.
+ */
+export function quoteUpstream(text: string, redact: (text: string) => string = (t) => t): string {
+  return stripCredentials(redact(text)).trim().slice(0, UPSTREAM_MESSAGE_LIMIT)
 }
 
 /** 408 timeout, 409 lock conflict, 429 rate limit, 5xx overload: all said to be worth another try. */
@@ -390,9 +400,12 @@ export class LlmEndpoint {
     )
   }
 
-  /** Providers sometimes quote the key they were given; it never goes further. */
+  /**
+   * A provider's error text, fit to quote: providers sometimes quote the key they were given (or
+   * another credential); it never goes further, and the text is cut (quoteUpstream).
+   */
   redact(text: string): string {
-    return this.#apiKey ? text.split(this.#apiKey).join('[redacted]') : text
+    return quoteUpstream(text, (t) => (this.#apiKey ? t.split(this.#apiKey).join('[redacted]') : t))
   }
 
   async close(): Promise<void> {
