@@ -84,3 +84,47 @@ test('a long error body is cut', async () => {
   assert.equal(error!.type, 'LLM_UPSTREAM_ERROR')
   assert.ok(String(error!.data!.upstream_message).length <= 1000)
 })
+
+const PAGE =
+  '<!DOCTYPE html>\n<html><head><title>Sign in to the Wi-Fi</title></head><body>Welcome</body></html>\n'
+
+test('an HTML page answered 200 to a streaming request is a bad response, not a broken stream', async () => {
+  llm.reply({ headers: { 'content-type': 'text/html; charset=utf-8' }, body: PAGE })
+  const client = await Client.inject(platform.app)
+  const { error } = terminal(await client.chatAndWait('html-stream', { text: 'hello' }))
+  client.close()
+  assert.equal(error!.code, 502)
+  assert.equal(error!.type, 'LLM_BAD_RESPONSE')
+  assert.match(error!.message, /web page/)
+})
+
+test('an HTML page sent as text/plain is told by its first bytes', async () => {
+  llm.reply({ headers: { 'content-type': 'text/plain' }, body: PAGE, chunkSize: 5 })
+  const client = await Client.inject(platform.app)
+  const { error } = terminal(await client.chatAndWait('html-plain', { text: 'hello' }))
+  client.close()
+  assert.equal(error!.code, 502)
+  assert.equal(error!.type, 'LLM_BAD_RESPONSE')
+})
+
+test('an HTML page answered 200 to a non-streaming request is a bad response', async () => {
+  const llm2 = await startLlmServer()
+  const platform2 = await startPlatform({
+    baseUrl: llm2.baseUrl,
+    patch: (c) => {
+      c.chat.service.streaming.enabled = false
+    },
+  })
+  try {
+    llm2.reply({ headers: { 'content-type': 'text/html' }, body: PAGE })
+    const client = await Client.inject(platform2.app)
+    const { error } = terminal(await client.chatAndWait('html-json', { text: 'hello' }))
+    client.close()
+    assert.equal(error!.code, 502)
+    assert.equal(error!.type, 'LLM_BAD_RESPONSE')
+    assert.equal(llm2.requests[0]!.body.stream, false)
+  } finally {
+    await platform2.close()
+    await llm2.close()
+  }
+})
