@@ -94,7 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         unreadTimeoutMs: config.llm.request.timeout * 1000,
       },
     })
-    await app.register(probesPlugin, { redact, mcp: app.mcp })
+    await app.register(probesPlugin, { redact, mcp: app.mcp, access: config })
     return app
   } catch (err) {
     await app.close().catch(() => undefined)

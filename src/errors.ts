@@ -138,7 +138,7 @@ export const errors = {
     'The LLM provider sent a reply that could not be read: %s',
     502,
     'frame',
-    'The LLM provider sent a reply the platform could not read.',
+    'The LLM provider sent a reply the platform could not read (a web page answered 2xx, e.g. by a captive portal or a wrong `base_url`, included).',
   ),
   LLM_TIMEOUT: define<[number]>(
     'LLM_TIMEOUT',

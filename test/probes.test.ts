@@ -109,3 +109,73 @@ test('/ready shows an MCP server whose command does not exist as failed, with th
     await llm.close()
   }
 })
+
+test('with auth, /ready tells a remote caller without a key only ready or not', async () => {
+  class UnreachableStore extends MemoryStore {
+    override status() {
+      return { ready: false, type: 'jsonl', path: '/var/lib/chat/store.jsonl', detail: 'disk full' }
+    }
+  }
+  const llm = await startLlmServer()
+  const options = {
+    baseUrl: llm.baseUrl,
+    env: { ALICE_KEY: 'alice-secret-key-1' },
+    patch: (c: Record<string, any>) => {
+      c.auth = { api_keys: [{ name: 'alice', key: 'env:ALICE_KEY' }] }
+      c.websocket.allowed_origins = ['https://app.example.com']
+    },
+  }
+  const ready = await startPlatform(options)
+  const failing = await startPlatform({ ...options, store: new UnreachableStore() })
+  const remote = '203.0.113.7'
+  const asks = (app: typeof ready.app, remoteAddress: string, headers: Record<string, string> = {}) =>
+    app.inject({ url: '/ready', remoteAddress, headers })
+  try {
+    // Unauthenticated and remote: the state only, a wrong key or an Origin changing nothing.
+    const anonymous: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong' },
+      { origin: 'https://app.example.com' },
+    ]
+    for (const headers of anonymous) {
+      const ok = await asks(ready.app, remote, headers)
+      assert.equal(ok.statusCode, 200)
+      assert.deepEqual(ok.json(), { status: 'ready' })
+      const down = await asks(failing.app, remote, headers)
+      assert.equal(down.statusCode, 503)
+      assert.deepEqual(down.json(), { status: 'not_ready' })
+    }
+    // An API key, from anywhere (the key's Origin check is the WebSocket's, not the probe's).
+    for (const remoteAddress of [remote, '2001:db8::1']) {
+      const headers = { authorization: 'Bearer alice-secret-key-1', origin: 'https://evil.example' }
+      const down = await asks(failing.app, remoteAddress, headers)
+      assert.equal(down.statusCode, 503)
+      assert.equal(down.json().checks.store.path, '/var/lib/chat/store.jsonl')
+      assert.equal(down.json().checks.store.detail, 'disk full')
+    }
+    // The same host, without a key.
+    for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
+      const down = await asks(failing.app, remoteAddress)
+      assert.equal(down.statusCode, 503)
+      assert.equal(down.json().checks.store.detail, 'disk full')
+      assert.equal((await asks(ready.app, remoteAddress)).json().checks.llm.model, 'test-model')
+    }
+  } finally {
+    await ready.close()
+    await failing.close()
+    await llm.close()
+  }
+})
+
+test('without auth, /ready tells every caller the details', async () => {
+  const llm = await startLlmServer()
+  const platform = await startPlatform({ baseUrl: llm.baseUrl })
+  try {
+    const res = await platform.app.inject({ url: '/ready', remoteAddress: '203.0.113.7' })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.json().checks.llm.model, 'test-model')
+  } finally {
+    await platform.close()
+    await llm.close()
+  }
+})

@@ -29,11 +29,22 @@ export class Authenticator {
       return refusal(new errors.ORIGIN_NOT_ALLOWED(origin))
     }
     if (!this.#keys) return { ok: true, principal: ANONYMOUS }
+    if (keyOf(headers) === undefined) return refusal(new errors.UNAUTHENTICATED('Missing'))
+    const principal = this.keyHolder(headers)
+    return principal ? { ok: true, principal } : refusal(new errors.UNAUTHENTICATED('Invalid'))
+  }
+
+  /** Whether `auth` is configured: without it everyone is ANONYMOUS. */
+  get required(): boolean {
+    return this.#keys !== undefined
+  }
+
+  /** The name of the `auth.api_keys` entry whose key the headers carry, whatever their Origin. */
+  keyHolder(headers: Headers): string | undefined {
     const key = keyOf(headers)
-    if (key === undefined) return refusal(new errors.UNAUTHENTICATED('Missing'))
+    if (key === undefined || !this.#keys) return undefined
     const given = digest(key)
-    const match = this.#keys.find((k) => timingSafeEqual(k.digest, given))
-    return match ? { ok: true, principal: match.name } : refusal(new errors.UNAUTHENTICATED('Invalid'))
+    return this.#keys.find((k) => timingSafeEqual(k.digest, given))?.name
   }
 }
 

@@ -6,6 +6,7 @@ import { createParser } from 'eventsource-parser'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, type Dispatcher } from 'undici'
 import { errors, isPlatformError, withData } from '../errors.js'
+import { stripCredentials } from './credentials.js'
 import type { Logger } from '../logging.js'
 import { abortReason } from '../util/abort.js'
 
@@ -117,8 +118,7 @@ export async function postWithRetries(
     const tooLong = asked !== undefined && asked > backoff.maxRetryAfterMs
     if (!isRetryableStatus(status) || attempt > maxRetries || tooLong) {
       const parsed = options.upstreamMessage?.(status, bodyText) ?? upstreamMessage(bodyText)
-      // Redacted before cutting, so that no piece of a secret survives the cut.
-      const message = redact(parsed).trim().slice(0, UPSTREAM_MESSAGE_LIMIT) || `HTTP ${status}`
+      const message = quoteUpstream(parsed, redact) || `HTTP ${status}`
       const data: Record<string, unknown> = { upstream_status: status, upstream_message: message }
       if (attempt > 1) data.attempts = attempt
       // The client may wait it out itself: it is told how long the provider asked for, in seconds.
@@ -127,6 +127,16 @@ export async function postWithRetries(
     }
     await wait(asked ?? jittered(backoff, attempt), { upstream_status: status }, attempt, options)
   }
+}
+
+/**
+ * A provider's error text as it may be quoted in a frame or a log line: the known secrets
+ * (`redact`) and anything else that looks like a credential taken out, then cut to
+ * UPSTREAM_MESSAGE_LIMIT characters. Redacted before cutting, so that no piece of a secret
+ * survives the cut.
+ */
+export function quoteUpstream(text: string, redact: (text: string) => string = (t) => t): string {
+  return stripCredentials(redact(text)).trim().slice(0, UPSTREAM_MESSAGE_LIMIT)
 }
 
 /** 408 timeout, 409 lock conflict, 429 rate limit, 5xx overload: all said to be worth another try. */
@@ -310,6 +320,8 @@ export async function* sseData(
   const chunks = body.iterator({ destroyOnReturn: false })
   let ended = false
   let size = 0
+  let start = ''
+  let events = 0
   try {
     while (!ended) {
       let next: IteratorResult<Buffer>
@@ -324,7 +336,14 @@ export async function* sseData(
         if (size > limits.maxBytes) throw new errors.LLM_RESPONSE_TOO_LARGE(limits.maxBytes)
       }
       // The parser dispatches an event at a blank line only: one is added at the end.
-      parser.feed(ended ? `${decoder.decode()}\n\n` : decoder.decode(next.value as Buffer, { stream: true }))
+      const text = ended ? `${decoder.decode()}\n\n` : decoder.decode(next.value as Buffer, { stream: true })
+      if (start.length < 64) start += text.slice(0, 64)
+      parser.feed(text)
+      // A page sent as something else than text/html (refuseWebPage) shows in its first bytes.
+      if (events === 0 && pending.length === 0 && WEB_PAGE_START.test(start)) {
+        throw new errors.LLM_BAD_RESPONSE('the provider answered with a web page, not a stream of events')
+      }
+      events += pending.length
       for (const data of pending.splice(0)) yield data
     }
   } finally {
@@ -336,6 +355,23 @@ export async function* sseData(
 }
 
 function noop(): void {}
+
+/**
+ * A 2xx web page (a captive portal, a login page, a `base_url` that names a website) is no reply
+ * of an LLM API: told as errors.LLM_BAD_RESPONSE at once, its body left unread and the connection
+ * closed, rather than read as an event stream that never comes (a broken stream, wrongly).
+ */
+export function refuseWebPage(res: Dispatcher.ResponseData): void {
+  const type = single(res.headers['content-type'])?.split(';')[0]?.trim().toLowerCase()
+  if (type !== 'text/html' && type !== 'application/xhtml+xml') return
+  res.body.on('error', noop).destroy()
+  throw new errors.LLM_BAD_RESPONSE(
+    `the provider answered ${res.statusCode} with a web page (${type}): is base_url right?`,
+  )
+}
+
+/** The first characters of a body that is a web page, whatever its content-type says. */
+const WEB_PAGE_START = /^\s*<(!doctype\s+html|html|head|body|\?xml)\b/i
 
 /**
  * One provider's HTTP endpoint, as every wire uses it: a keep-alive pool to its origin, the path
@@ -370,13 +406,16 @@ export class LlmEndpoint {
     this.#options = options
   }
 
-  /** Up to the status line of a 2xx, retried as long as none came. */
-  post(
+  /**
+   * Up to the status line of a 2xx, retried as long as none came; a web page is refused
+   * (refuseWebPage).
+   */
+  async post(
     headers: Record<string, string>,
     body: unknown,
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
-    return postWithRetries(
+    const res = await postWithRetries(
       this.#pool,
       { path: this.#path, headers, body: JSON.stringify(body) },
       {
@@ -388,11 +427,16 @@ export class LlmEndpoint {
         backoff: this.#options.backoff,
       },
     )
+    refuseWebPage(res)
+    return res
   }
 
-  /** Providers sometimes quote the key they were given; it never goes further. */
+  /**
+   * A provider's error text, fit to quote: providers sometimes quote the key they were given (or
+   * another credential); it never goes further, and the text is cut (quoteUpstream).
+   */
   redact(text: string): string {
-    return this.#apiKey ? text.split(this.#apiKey).join('[redacted]') : text
+    return quoteUpstream(text, (t) => (this.#apiKey ? t.split(this.#apiKey).join('[redacted]') : t))
   }
 
   async close(): Promise<void> {
