@@ -3,12 +3,19 @@
 // the process that ran it died.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
 import { startPlatformProcess } from './helpers/process.js'
 import { baseConfig, Client, startPlatform, terminal, textOf, type ConfigObject } from './helpers/platform.js'
+
+const STORE_WORKER = fileURLToPath(new URL('./helpers/store-worker.js', import.meta.url))
 
 const jsonl = (c: ConfigObject) => {
   c.store = { type: 'jsonl', path: 'events.jsonl', fsync: true }
@@ -146,6 +153,72 @@ test('a replay says how the turn ended: length stays length after a restart', as
     assert.equal(llm.requests.length, 1, 'the replay did not ask the LLM')
     client.close()
     await platform.close()
+  } finally {
+    await llm.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+/** A store process on `path` that stops under the log's lock, right before a write; resolves once it holds it. */
+async function diesHoldingTheLock(path: string): Promise<ChildProcess> {
+  const task = {
+    task: 'until-killed',
+    path,
+    staleMs: 5000,
+    lockTimeoutMs: 6000,
+    worker: 'crashed',
+    holdAfter: 1,
+  }
+  const child = spawn(process.execPath, [STORE_WORKER, JSON.stringify(task)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if ((JSON.parse(line) as { op?: string }).op === 'holding') resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`store worker exited (${code}) before holding the lock`)))
+  })
+  return child
+}
+
+/** Starts the platform in `dir` and says how long until /health answers. */
+async function startedIn(dir: string, config: ConfigObject) {
+  const started = performance.now()
+  const platform = await startPlatformProcess(dir, config)
+  const health = await fetch(`${platform.http}/health`)
+  assert.equal(health.status, 200)
+  return { platform, ms: performance.now() - started }
+}
+
+test('a restart after a kill -9 under the store lock answers /health as fast as a clean start', async (t) => {
+  const llm = await startLlmServer()
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-platform-crash-'))
+  try {
+    // The time a start takes here, with nothing in the way.
+    const clean = await startedIn(dir, jsonlConfig(llm.baseUrl))
+    clean.platform.child.kill('SIGTERM')
+    await clean.platform.exited
+
+    // Another process sharing the file dies holding its lock (stale only after 5 s).
+    const crashed = await diesHoldingTheLock(join(dir, 'events.jsonl'))
+    crashed.kill('SIGKILL')
+    await once(crashed, 'exit')
+
+    const after = await startedIn(dir, jsonlConfig(llm.baseUrl))
+    t.diagnostic(`clean start ${Math.round(clean.ms)} ms; after the crash ${Math.round(after.ms)} ms`)
+    try {
+      assert.ok(
+        after.ms < clean.ms + 1500,
+        `the lock of the dead process was not waited out (${Math.round(after.ms)} ms)`,
+      )
+      const client = await Client.connect(after.platform.url)
+      llm.reply({ body: openAiStream(['Still ', 'here.']) })
+      assert.equal(textOf(await client.chatAndWait('after-crash', { text: 'hello' })), 'Still here.')
+      client.close()
+    } finally {
+      after.platform.child.kill('SIGTERM')
+      await after.platform.exited
+    }
   } finally {
     await llm.close()
     await rm(dir, { recursive: true, force: true })
