@@ -6,8 +6,22 @@ import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import type { Socket } from 'node:net'
 import WebSocket from 'ws'
-import { defaultReply, openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
-import { Client, demoServer, mcpSettled, startPlatform, type Platform } from './helpers/platform.js'
+import {
+  defaultReply,
+  openAiJson,
+  openAiStream,
+  startLlmServer,
+  type LlmServer,
+} from './helpers/llm-server.js'
+import {
+  Client,
+  demoServer,
+  mcpSettled,
+  startPlatform,
+  terminal,
+  textOf,
+  type Platform,
+} from './helpers/platform.js'
 
 let llm: LlmServer
 
@@ -136,6 +150,28 @@ test('a chat whose client takes nothing in for llm.request.timeout is stopped, a
     const turn = platform.logs.lines().find((l) => l.msg === 'turn' && l.request_id === 'big')
     assert.equal(turn?.stopped_by, 'unread')
     deaf.terminate()
+  } finally {
+    await platform.close()
+  }
+})
+
+test('one reply larger than websocket.max_buffered_bytes reaches a client that reads', async () => {
+  const platform = await startPlatform({
+    baseUrl: llm.baseUrl,
+    patch: (c) => {
+      c.websocket.max_buffered_bytes = 65_536
+      c.chat.service.streaming.enabled = false
+    },
+  })
+  try {
+    const url = await listen(platform)
+    const client = await Client.connect(url)
+    const long = 'word '.repeat(20_000) // 100 KB in one non-streamed text chunk
+    llm.reply({ json: openAiJson(long) })
+    const frames = await client.chatAndWait('long', { text: 'say a lot' })
+    assert.equal(terminal(frames).status, 'complete')
+    assert.equal(textOf(frames), long)
+    client.close()
   } finally {
     await platform.close()
   }

@@ -1,6 +1,7 @@
 // One WebSocket connection of /ws/chat: frames in, frames out, and backpressure. What runs, and
 // for how long, is the chat service's (service.ts); the non-chat actions are actions.ts'. Every
 // listener body is guarded: nothing a client sends may throw out of here or crash the process.
+import { performance } from 'node:perf_hooks'
 import type { WebSocket, RawData } from 'ws'
 import { errors, isPlatformError, withData, type PlatformError } from '../errors.js'
 import { describeError, redactStrings, type Logger } from '../logging.js'
@@ -46,6 +47,10 @@ export class ChatConnection {
   readonly #options: ConnectionOptions
   /** Bytes sent but not yet flushed to the network. */
   #unflushed = 0
+  /** The sizes of the frames sent and not yet flushed, oldest first. */
+  readonly #pending: number[] = []
+  /** When a frame was last flushed: the client was taking its replies in then. */
+  #flushedAt = performance.now()
   /** Above it a chat stops reading its LLM stream; below a quarter of it, it goes on. */
   readonly #highWater: number
   readonly #drainWaiters = new Set<() => void>()
@@ -189,13 +194,29 @@ export class ChatConnection {
     if (this.#socket.readyState !== this.#socket.OPEN) return
     const data = JSON.stringify(frame)
     const size = Buffer.byteLength(data)
-    if (this.#unflushed + size > this.#options.limits.maxBufferedBytes) return this.#notReading(size)
+    if (this.#overLimit(size)) return this.#notReading(size)
     this.#unflushed += size
-    // Called once the frame is written out to the network (or the socket failed).
+    this.#pending.push(size)
+    // Called once the frame is written out to the network (or the socket failed), in order.
     this.#socket.send(data, () => {
       this.#unflushed -= size
+      this.#pending.shift()
+      this.#flushedAt = performance.now()
       if (this.#unflushed <= this.#highWater / 4) this.#wakeDrainWaiters()
     })
+  }
+
+  /**
+   * Whether sending `size` more bytes leaves the client over its limit. The largest frame waiting
+   * does not count: one large reply (a long non-streamed answer, a big tool result) and what
+   * follows it go out; a pile of replies the client does not read does not.
+   */
+  #overLimit(size: number): boolean {
+    const max = this.#options.limits.maxBufferedBytes
+    if (this.#unflushed + size <= max) return false
+    let largest = size
+    for (const pending of this.#pending) if (pending > largest) largest = pending
+    return this.#unflushed + size - largest > max
   }
 
   /**
@@ -225,13 +246,22 @@ export class ChatConnection {
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const { unreadTimeoutMs } = this.#options.limits
+      // Stopped only when the client took nothing in for the whole time: a slow reader goes on.
+      const check = () => {
+        const quiet = performance.now() - this.#flushedAt
+        if (quiet < unreadTimeoutMs) {
+          timer = setTimeout(check, unreadTimeoutMs - quiet)
+          timer.unref()
+          return
+        }
         this.#options.log.warn(
           { request_id: id, error: { type: 'CLIENT_NOT_READING' } },
           'client not reading',
         )
         this.#options.service.cancel(this.#options.principal, id, 'unread')
-      }, this.#options.limits.unreadTimeoutMs)
+      }
+      let timer = setTimeout(check, unreadTimeoutMs)
       timer.unref()
       const done = () => {
         clearTimeout(timer)

@@ -334,10 +334,14 @@ export class Turn {
       for await (const event of this.#deps.llm.chat(request, this.#signal)) {
         if (event.type === 'text') {
           this.#firstToken ??= performance.now()
+          // Waits first while the client is behind (after a large tool result, say), so a chunk
+          // never lands on a full backlog; stopped meanwhile, the text the client never got is not
+          // kept as said.
+          await this.#emit.drained?.(this.#signal)
+          this.#signal.throwIfAborted()
           reply.text += event.text
           this.#partial = reply.text
           this.#emit.chunk({ type: 'text', data: event.text })
-          await this.#emit.drained?.(this.#signal)
         } else if (event.type === 'tool_call') {
           reply.calls.push(event.call)
         } else {
