@@ -9,19 +9,22 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { once } from 'node:events'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { eventProblem } from '../src/store/event-schema.js'
 import { JsonlStore } from '../src/store/jsonl.js'
+import { EventLogLock } from '../src/store/lock.js'
 import type { Logger } from '../src/logging.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
 import { PRINCIPAL, SHARED_CONVERSATION, type WorkerTask } from './helpers/store-worker.js'
@@ -571,6 +574,48 @@ test('close is bounded while another process keeps the lock: pending writes are 
   } finally {
     holder.child.kill('SIGKILL')
     await holder.closed
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('three takers of a dead holder lock at once: never two holders, never a failed write', async () => {
+  const { dir, path } = await tempLog()
+  try {
+    // A pid that is provably gone: a child that has exited.
+    const gone = spawn(process.execPath, ['-e', ''])
+    await once(gone, 'exit')
+    const deadPid = gone.pid!
+    const lockDir = `${path}.lock`
+    let most = 0
+    for (let trial = 0; trial < 60; trial++) {
+      mkdirSync(lockDir)
+      const info = statSync(lockDir, { bigint: true })
+      const owner = {
+        host: hostname(),
+        pidns: existsSync('/proc/self/ns/pid') ? readlinkSync('/proc/self/ns/pid') : null,
+        pid: deadPid,
+        lock: `${info.ino}:${info.birthtimeNs}`,
+      }
+      writeFileSync(`${lockDir}.owner`, JSON.stringify(owner))
+      let holding = 0
+      const takers = Array.from(
+        { length: 3 },
+        () => new EventLogLock({ path, staleMs: 5000, timeoutMs: 5000, log: recordingLog() }),
+      )
+      await Promise.all(
+        takers.map((lock) =>
+          lock.run(async () => {
+            holding++
+            most = Math.max(most, holding)
+            await new Promise((resolve) => setTimeout(resolve, 2))
+            holding--
+          }),
+        ),
+      )
+      assert.ok(!existsSync(lockDir), `trial ${trial}: the last holder let go`)
+    }
+    assert.equal(most, 1, 'one holder at a time')
+  } finally {
     await rm(dir, { recursive: true, force: true })
   }
 })

@@ -10,7 +10,7 @@
 // file because writing into the lock directory would change its mtime, which proper-lockfile
 // watches to tell that its lock was taken.
 import { readlinkSync } from 'node:fs'
-import { readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -20,6 +20,8 @@ import { errors } from '../errors.js'
 
 /** The longest pause between two tries of a busy lock (before jitter). */
 const MAX_POLL_MS = 10
+/** A takeover is a few file operations: a turn directory older than this was left by a dead taker. */
+const TAKEOVER_STALE_MS = 10_000
 
 /** Who holds the lock, as `<path>.lock.owner` says. */
 interface Owner {
@@ -117,8 +119,10 @@ export class EventLogLock {
           },
         })
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ELOCKED' && (await this.#takeOverFromDead())) continue
-        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ELOCKED' && (await this.#takeOverFromDead())) continue
+        // ENOENT: another process removed the lock between proper-lockfile's mkdir and its stat.
+        if (code !== 'ELOCKED' && code !== 'ENOENT') {
           throw new errors.STORE_WRITE_FAILED(`could not lock ${this.#path}: ${String(err)}`, {
             cause: err,
           })
@@ -155,22 +159,47 @@ export class EventLogLock {
   }
 
   /**
-   * Removes the lock when its recorded owner is provably dead; true when it did. Two processes
-   * doing so at once can race as proper-lockfile's own stale takeover can; the store's check of
-   * the file's size before each write catches a second holder either way.
+   * Removes the lock when its recorded owner is provably dead; true when it did. Takers go one at
+   * a time (`<lock>.takeover`, made with mkdir, atomic) and check the record and the lock
+   * directory's identity again inside: a taker that comes second finds the lock gone or a new
+   * one, never removes a live holder's.
    */
   async #takeOverFromDead(): Promise<boolean> {
+    if (!(await this.#ownerSeemsDead())) return false
+    const turn = `${this.#lockPath}.takeover`
+    try {
+      await mkdir(turn)
+    } catch {
+      // Another taker is at it; one that died mid-takeover leaves its directory, cleared when old.
+      const made = await stat(turn).catch(() => undefined)
+      if (made && Date.now() - made.mtimeMs > TAKEOVER_STALE_MS) await rmdir(turn).catch(() => undefined)
+      return false
+    }
+    try {
+      if (!(await this.#ownerSeemsDead())) return false
+      await this.#removeDeadLock()
+      return true
+    } finally {
+      await rmdir(turn).catch(() => undefined)
+    }
+  }
+
+  /** The record names a process of this machine that is gone, and the lock is the one it made. */
+  async #ownerSeemsDead(): Promise<boolean> {
     const owner = parseOwner(await readFile(this.#ownerPath, 'utf8').catch(() => undefined))
     if (!owner || owner.host !== HOST || owner.pidns !== PIDNS || owner.pid === process.pid) return false
     if (owner.lock === '' || owner.lock !== (await this.#lockIdentity())?.id) return false
-    if (!isDead(owner.pid)) return false
+    return isDead(owner.pid)
+  }
+
+  async #removeDeadLock(): Promise<void> {
+    const owner = parseOwner(await readFile(this.#ownerPath, 'utf8').catch(() => undefined))
     await unlink(this.#ownerPath).catch(() => undefined)
     await rmdir(this.#lockPath).catch(() => undefined)
     this.#log.warn(
-      { path: this.#path, owner: { host: owner.host, pid: owner.pid } },
+      { path: this.#path, owner: { host: owner?.host, pid: owner?.pid } },
       'took over the event log lock of a process that died holding it',
     )
-    return true
   }
 }
 
