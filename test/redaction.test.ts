@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config/load.js'
+import { isSecretName } from '../src/config/secrets.js'
 import { createLogger, Redactor } from '../src/logging.js'
 import { childEnv } from '../src/mcp/stdio-transport.js'
 import { startLlmServer } from './helpers/llm-server.js'
@@ -184,4 +185,26 @@ test('a log line is redacted in its string values only: escapes, keys and number
     { text: line?.text, quoted: line?.quoted, port: line?.port, key: line?.['key-as-key'], msg: line?.msg },
     { text: 'a\n123x', quoted: 'is [redacted]?', port: 4242, key: '[redacted]!', msg: 'say [redacted]' },
   )
+})
+
+test('a literal env value is a secret when a word of its name says so, not a part of a word', () => {
+  const secret = [
+    'API_TOKEN',
+    'db_password',
+    'ClientSecret',
+    'SIGNING_KEY',
+    'AWS_CREDENTIALS',
+    'AUTH_HEADER',
+    'apiKey',
+  ]
+  const plain = [
+    'MAX_TOKENS',
+    'TOKENIZERS_PARALLELISM',
+    'AUTHOR',
+    'KEYBOARD_LAYOUT',
+    'OAUTH_CALLBACK_PORT',
+    'MONKEY_MODE',
+  ]
+  for (const name of secret) assert.equal(isSecretName(name), true, name)
+  for (const name of plain) assert.equal(isSecretName(name), false, name)
 })

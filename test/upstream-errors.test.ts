@@ -30,6 +30,9 @@ test('stripCredentials takes out what looks like a credential and keeps the word
     'Invalid key: please check your configuration',
     'This model’s maximum context length is 128000 tokens; risk-free task-based prompts',
     'internationalization_and_localization_are_long_words_without_digits',
+    'this key allows basic models only',
+    'Missing bearer token',
+    'The API deployment /openai/deployments/gpt4o20240806prod/chat/completions does not exist',
   ]
   for (const text of kept) assert.equal(stripCredentials(text), text)
 })

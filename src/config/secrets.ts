@@ -14,14 +14,32 @@ const MIN_SECRET_LENGTH = 4
 const AUTH_SCHEME = /^(?:Bearer|Basic|Token|Bot|Digest|ApiKey)\s+(\S+)$/i
 
 /**
- * A server `env` name that says it holds a credential (case-insensitive, anywhere in the name):
- * `API_TOKEN`, `db_password`, `ClientSecret`, `SIGNING_KEY`, `AWS_CREDENTIALS`, `AUTH_HEADER`, …
+ * The words of a server `env` name that say it holds a credential, matched as whole words of the
+ * name (split at `_`, `-`, `.` and camelCase): `API_TOKEN`, `db_password`, `ClientSecret`,
+ * `SIGNING_KEY`, `AWS_CREDENTIALS`, `AUTH_HEADER`, `APIKEY`. Not `MAX_TOKENS`,
+ * `TOKENIZERS_PARALLELISM`, `AUTHOR`, `KEYBOARD_LAYOUT` or `OAUTH_CALLBACK_PORT`.
  */
-const SECRET_NAME = /token|key|secret|passw(?:or)?d|credential|auth/i
+const SECRET_WORDS = new Set([
+  'token',
+  'key',
+  'apikey',
+  'secret',
+  'secrets',
+  'password',
+  'passwd',
+  'pwd',
+  'credential',
+  'credentials',
+  'auth',
+])
 
 /** True when a server `env` entry of this name holds a secret even when written literally. */
 export function isSecretName(name: string): boolean {
-  return SECRET_NAME.test(name)
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .split(/[_\-.]+/)
+    .map((word) => word.toLowerCase())
+  return words.some((word) => SECRET_WORDS.has(word))
 }
 
 /** True for `env:…`: the value written is a reference, not the secret itself. */
