@@ -136,3 +136,14 @@ test(
     await llm.waitForClosedEarly(closed + 1)
   },
 )
+
+test('a provider that keeps sending after the end of its answer has its connection closed; the turn completes', async () => {
+  const before = llm.closedEarly()
+  llm.reply({ body: openAiStream(['All ', 'done.']), forever: { piece: ': still here\n\n', everyMs: 20 } })
+  const client = await Client.inject(timed.app)
+  const frames = await client.chatAndWait('tail', { text: 'hello' })
+  assert.equal(terminal(frames).status, 'complete')
+  assert.equal(textOf(frames), 'All done.')
+  await llm.waitForClosedEarly(before + 1)
+  client.close()
+})

@@ -4,15 +4,8 @@
 import type { Dispatcher } from 'undici'
 import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
-import {
-  errorMessage,
-  LlmEndpoint,
-  readBody,
-  sseData,
-  type Body,
-  type LlmRequestSettings,
-  type WireOptions,
-} from './http.js'
+import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
+import { readBody, sseData } from './body.js'
 import { anthropicInputSchema } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 import { isObject } from '../util/values.js'
