@@ -95,12 +95,13 @@ test('80,000 unknown keys: one small error frame, and other clients are not held
       `longest ping meanwhile ${many.pingMs.toFixed(0)} ms, against ${baseline.pingMs.toFixed(0)} ms while the valid frame was read ` +
       `(answered in ${baseline.answerMs.toFixed(0)} ms)`,
   )
-  // Other clients wait about as long as for any frame this size: at most 3 times the baseline's
-  // longest ping (a floor of 20 ms keeps a near-zero baseline from making the ratio noise).
+  // Other clients wait about as long as for any frame this size (a floor of 20 ms keeps a
+  // near-zero baseline from making the ratio noise). Measured 0.8–2× here; the bound leaves room
+  // for a loaded machine and catches a validation that is again quadratic in the problems.
   const ratio = many.pingMs / Math.max(baseline.pingMs, 20)
   t.diagnostic(`ping ratio ${ratio.toFixed(2)}`)
-  assert.ok(ratio < 3, `pings waited ${many.pingMs.toFixed(0)} ms, baseline ${baseline.pingMs.toFixed(0)} ms`)
-  assert.ok(many.answerMs < 1000, `answered in ${many.answerMs.toFixed(0)} ms`)
+  assert.ok(ratio < 6, `pings waited ${many.pingMs.toFixed(0)} ms, baseline ${baseline.pingMs.toFixed(0)} ms`)
+  assert.ok(many.answerMs < 3000, `answered in ${many.answerMs.toFixed(0)} ms`)
   const error = assertError(many.reply, 400, 'VALIDATION_FAILED')
   const issues = error.data!.validation_errors as { field: string; type: string }[]
   assert.equal(issues.length, MAX_LISTED_ISSUES)

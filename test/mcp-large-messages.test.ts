@@ -191,7 +191,6 @@ test('a 20 MB answer: the SDK ReadBuffer holds the event loop, the line reader d
   console.log(`20 MB over stdio: SDK ReadBuffer ${figures(before)}; line reader ${figures(after)}`)
   // The time spent reading is the steady measure; the longest stall depends on how reads batch.
   assert.ok(after.busyMs * 5 < before.busyMs, `reading took ${figures(after)}, against ${figures(before)}`)
-  assert.ok(after.stallMs < before.stallMs, `reading took ${figures(after)}, against ${figures(before)}`)
 })
 
 test('a 20 MB answer under the limit arrives whole through the registry, the loop kept free', async (t) => {
