@@ -20,6 +20,8 @@ import { errors } from '../errors.js'
 
 /** The longest pause between two tries of a busy lock (before jitter). */
 const MAX_POLL_MS = 10
+/** How often a process waiting for the lock reads its holder's record (to take a dead one's over). */
+const OWNER_CHECK_MS = 100
 /** A takeover is a few file operations: a turn directory older than this was left by a dead taker. */
 const TAKEOVER_STALE_MS = 10_000
 
@@ -86,10 +88,13 @@ export class EventLogLock {
   async run<T>(fn: (hold: Hold) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const hold: Hold = { compromised: undefined }
     const release = await this.#acquire(hold, signal)
+    // Written while `fn` works (its catch-up, write and fsync take longer): the record costs the
+    // batch no time of its own.
+    const recording = this.#recordOwner()
     try {
-      await this.#recordOwner()
       return await fn(hold)
     } finally {
+      await recording
       // A record naming a lock directory by its birth time cannot be mistaken for a later lock's,
       // so it may stay (a crash between removing it and letting go would cost staleMs). Without a
       // birth time an inode may be reused: the record goes first. After a compromise it is not ours.
@@ -104,6 +109,7 @@ export class EventLogLock {
 
   async #acquire(hold: Hold, signal: AbortSignal | undefined): Promise<() => Promise<void>> {
     const deadline = performance.now() + this.#timeoutMs
+    let ownerCheckedAt = -Infinity
     // Polled here rather than with proper-lockfile's retries, whose wait cannot be cut short.
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted()
@@ -120,7 +126,11 @@ export class EventLogLock {
         })
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code
-        if (code === 'ELOCKED' && (await this.#takeOverFromDead())) continue
+        // The holder's record is read at most every OWNER_CHECK_MS: a busy log is locked often.
+        if (code === 'ELOCKED' && performance.now() - ownerCheckedAt >= OWNER_CHECK_MS) {
+          ownerCheckedAt = performance.now()
+          if (await this.#takeOverFromDead()) continue
+        }
         // ENOENT: another process removed the lock between proper-lockfile's mkdir and its stat.
         if (code !== 'ELOCKED' && code !== 'ENOENT') {
           throw new errors.STORE_WRITE_FAILED(`could not lock ${this.#path}: ${String(err)}`, {
