@@ -88,13 +88,12 @@ export class EventLogLock {
   async run<T>(fn: (hold: Hold) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const hold: Hold = { compromised: undefined }
     const release = await this.#acquire(hold, signal)
-    // Written while `fn` works (its catch-up, write and fsync take longer): the record costs the
-    // batch no time of its own.
-    const recording = this.#recordOwner()
+    // Written before `fn` writes anything: a holder that dies at any point of its batch has left
+    // its record, so the next process can take its lock over at once.
     try {
+      await this.#recordOwner()
       return await fn(hold)
     } finally {
-      await recording
       // A record naming a lock directory by its birth time cannot be mistaken for a later lock's,
       // so it may stay (a crash between removing it and letting go would cost staleMs). Without a
       // birth time an inode may be reused: the record goes first. After a compromise it is not ours.
