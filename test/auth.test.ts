@@ -1,10 +1,9 @@
 // Upgrade-time authentication and conversation ownership (protocol.md, Connection, Conversations).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import WebSocket from 'ws'
 import { startLlmServer, type LlmServer } from './helpers/llm-server.js'
-import { Client, startPlatform, terminal, type Platform } from './helpers/platform.js'
+import { Client, listenOnPort, startPlatform, terminal, type Platform } from './helpers/platform.js'
 
 let llm: LlmServer
 let platform: Platform
@@ -25,8 +24,7 @@ before(async () => {
       c.websocket.allowed_origins = ['https://app.example.com']
     },
   })
-  await platform.app.listen({ host: '127.0.0.1', port: 0 })
-  url = `ws://127.0.0.1:${(platform.app.server.address() as AddressInfo).port}/ws/chat`
+  url = (await listenOnPort(platform)).url
 })
 after(async () => {
   await platform.close()

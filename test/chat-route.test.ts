@@ -1,7 +1,6 @@
 // /ws/chat through a real Fastify instance (injectWS) and a real local provider server.
 import { after, before, beforeEach, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import {
   defaultReply,
   openAiJson,
@@ -9,7 +8,7 @@ import {
   startLlmServer,
   type LlmServer,
 } from './helpers/llm-server.js'
-import { Client, startPlatform, terminal, textOf, type Platform } from './helpers/platform.js'
+import { Client, listenOnPort, startPlatform, terminal, textOf, type Platform } from './helpers/platform.js'
 
 let llm: LlmServer
 let platform: Platform
@@ -368,9 +367,7 @@ describe('cancel', () => {
     const before = llm.closedEarly()
     llm.reply({ body: openAiStream(['a ', 'b ', 'c ', 'd']), chunkSize: 30, delayMs: 100 })
     // A real port: the socket closing must reach the server as it would from a real client.
-    await platform.app.listen({ host: '127.0.0.1', port: 0 })
-    const { port } = platform.app.server.address() as AddressInfo
-    const client = await Client.connect(`ws://127.0.0.1:${port}/ws/chat`)
+    const client = await Client.connect((await listenOnPort(platform)).url)
     client.chat('gone', { text: 'count' })
     await client.until((f) => f.some((x) => x.request_id === 'gone' && x.status === 'chunk'))
     client.close()

@@ -3,7 +3,6 @@
 // how long a chat waits for a client that takes nothing in (llm.request.timeout, then it stops).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import type { Socket } from 'node:net'
 import WebSocket from 'ws'
 import {
@@ -15,12 +14,12 @@ import {
 } from './helpers/llm-server.js'
 import {
   Client,
+  listenOnPort,
   demoServer,
   mcpSettled,
   startPlatform,
   terminal,
   textOf,
-  type Platform,
 } from './helpers/platform.js'
 
 let llm: LlmServer
@@ -31,12 +30,6 @@ before(async () => {
 after(async () => {
   await llm.close()
 })
-
-async function listen(platform: Platform): Promise<string> {
-  await platform.app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = platform.app.server.address() as AddressInfo
-  return `ws://127.0.0.1:${port}/ws/chat`
-}
 
 /** A WebSocket client that stops reading from its socket once open: replies pile up for it. */
 async function deafClient(url: string): Promise<WebSocket & { _socket: Socket }> {
@@ -102,7 +95,7 @@ test('a client that never reads is cut off at websocket.max_buffered_bytes (1008
   })
   try {
     await mcpSettled(platform.app)
-    const url = await listen(platform)
+    const url = (await listenOnPort(platform)).url
     const deaf = await deafClient(url)
     const closed = new Promise<number>((resolve) => deaf.once('close', (code) => resolve(code)))
     const frame = JSON.stringify({ action: 'list_tools', request_id: 'lt', payload: {} })
@@ -133,7 +126,7 @@ test('a chat whose client takes nothing in for llm.request.timeout is stopped, a
     },
   })
   try {
-    const url = await listen(platform)
+    const url = (await listenOnPort(platform)).url
     const deaf = await deafClient(url)
     // An answer far larger than what the loopback and the backpressure threshold hold.
     llm.reply({
@@ -164,7 +157,7 @@ test('one reply larger than websocket.max_buffered_bytes reaches a client that r
     },
   })
   try {
-    const url = await listen(platform)
+    const url = (await listenOnPort(platform)).url
     const client = await Client.connect(url)
     const long = 'word '.repeat(20_000) // 100 KB in one non-streamed text chunk
     llm.reply({ json: openAiJson(long) })

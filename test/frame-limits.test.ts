@@ -4,10 +4,10 @@
 // the schema accepts is read. Long field names and actions are cut in the reply.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import { MAX_COUNTED_ISSUES, MAX_ISSUE_CHARS, MAX_LISTED_ISSUES } from '../src/chat/protocol.js'
 import { startLlmServer, type LlmServer } from './helpers/llm-server.js'
 import {
+  listenOnPort,
   assertError,
   Client,
   startPlatform,
@@ -70,8 +70,7 @@ async function stall(sender: Client, other: Client, frame: { request_id: string 
 
 test('80,000 unknown keys: one small error frame, and other clients are not held up', async (t) => {
   // Real sockets, as the clients that saw the stall had.
-  await platform.app.listen({ host: '127.0.0.1', port: 0 })
-  const url = `ws://127.0.0.1:${(platform.app.server.address() as AddressInfo).port}/ws/chat`
+  const { url } = await listenOnPort(platform)
   const sender = await Client.connect(url)
   const other = await Client.connect(url)
   for (let i = 0; i < 5; i++) await other.ask('ping')

@@ -3,12 +3,12 @@
 // a fixture MCP server over real stdio whose resource and prompt take their time.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
 import {
   Client,
+  listenOnPort,
   mcpSettled,
   startPlatform,
   terminal,
@@ -127,9 +127,7 @@ test('closing the socket cancels its running MCP requests on the server', async 
   const watcher = await Client.inject(platform.app)
   const before = await serverStats(watcher)
   // A real port: the socket closing must reach the server as it would from a real client.
-  await platform.app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = platform.app.server.address() as AddressInfo
-  const client = await Client.connect(`ws://127.0.0.1:${port}/ws/chat`)
+  const client = await Client.connect((await listenOnPort(platform)).url)
   client.send({ action: 'read_resource', request_id: 'gone', payload: readForever })
   client.send({ action: 'get_prompt', request_id: 'gone-too', payload: promptForever })
   await untilStats(watcher, (s) => s.started >= before.started + 2)

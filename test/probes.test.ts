@@ -1,11 +1,10 @@
 // GET /health and GET /ready through a real Fastify instance.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import WebSocket from 'ws'
 import { MemoryStore } from '../src/store/memory.js'
 import { startLlmServer } from './helpers/llm-server.js'
-import { Client, demoServer, mcpSettled, startPlatform, terminal } from './helpers/platform.js'
+import { Client, listenOnPort, demoServer, mcpSettled, startPlatform, terminal } from './helpers/platform.js'
 
 test('/health is 200; /ready names each dependency', async () => {
   const llm = await startLlmServer()
@@ -54,10 +53,9 @@ test('/ready is 503 once shutdown has begun', async () => {
   const llm = await startLlmServer()
   const platform = await startPlatform({ baseUrl: llm.baseUrl })
   try {
-    await platform.app.listen({ host: '127.0.0.1', port: 0 })
-    const { port } = platform.app.server.address() as AddressInfo
+    const { url, port } = await listenOnPort(platform)
     // A client that does not answer the closing handshake keeps the shutdown going for a while.
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat`)
+    const ws = new WebSocket(url)
     await new Promise((resolve) => ws.once('open', resolve))
     ;(ws as unknown as { _socket: { pause(): void } })._socket.pause()
     const closing = platform.app.close()

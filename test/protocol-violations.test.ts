@@ -5,11 +5,11 @@
 // socket, after a real handshake with a listening platform.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
-import { startPlatform } from './helpers/platform.js'
+import { listenOnPort, startPlatform } from './helpers/platform.js'
 
 /** A frame as a client sends it: FIN, `rsv` bits, `opcode`, and (unless `masked` is false) masked. */
 function frame(opcode: number, payload: Buffer, options: { masked?: boolean; rsv?: number } = {}): Buffer {
@@ -100,8 +100,7 @@ test('protocol violations are logged as warnings, without stack, error line or I
   const llm = await startLlmServer()
   const platform = await startPlatform({ baseUrl: llm.baseUrl })
   try {
-    await platform.app.listen({ host: '127.0.0.1', port: 0 })
-    const { port } = platform.app.server.address() as AddressInfo
+    const { port } = await listenOnPort(platform)
     for (const v of violations) {
       const before = platform.logs.lines().length
       const { socket, received } = await handshake(port)
@@ -141,8 +140,7 @@ test('a violation in the middle of a turn ends the turn as a closed socket does,
   const llm = await startLlmServer()
   const platform = await startPlatform({ baseUrl: llm.baseUrl })
   try {
-    await platform.app.listen({ host: '127.0.0.1', port: 0 })
-    const { port } = platform.app.server.address() as AddressInfo
+    const { port } = await listenOnPort(platform)
     llm.reply({ body: openAiStream(['one ', 'two']), chunkSize: 20, delayMs: 300 })
     const { socket, received } = await handshake(port)
     const chat = { action: 'chat', request_id: 'r1', payload: { text: 'hi' } }

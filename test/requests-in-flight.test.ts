@@ -2,7 +2,6 @@
 // awaited at shutdown wherever its socket is. Each test here pins a fault found in review.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import lockfile from 'proper-lockfile'
@@ -11,7 +10,7 @@ import { errors } from '../src/errors.js'
 import { MemoryStore } from '../src/store/memory.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
 import { openAiStream, startLlmServer, type LlmServer } from './helpers/llm-server.js'
-import { Client, assertError, startPlatform, terminal } from './helpers/platform.js'
+import { Client, listenOnPort, assertError, startPlatform, terminal } from './helpers/platform.js'
 
 let llm: LlmServer
 
@@ -50,9 +49,7 @@ test('a turn whose socket closed is still stored as interrupted when the app clo
     hang: true,
   })
   // A real port: the socket closing must reach the server as it would from a real client.
-  await platform.app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = platform.app.server.address() as AddressInfo
-  const client = await Client.connect(`ws://127.0.0.1:${port}/ws/chat`)
+  const client = await Client.connect((await listenOnPort(platform)).url)
   client.chat('gone', { text: 'hello' })
   await client.until((f) => f.some((x) => x.request_id === 'gone' && x.status === 'chunk'))
   const closedBefore = llm.closedEarly()

@@ -2,6 +2,7 @@
 // and talk to it over a real WebSocket (injectWS, or a real port).
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -122,6 +123,13 @@ export async function startPlatform(options: {
       if (!options.dir) await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** Has the platform listen on a real port of 127.0.0.1 (a socket closing reaches it as from a real client). */
+export async function listenOnPort(platform: Platform): Promise<{ url: string; port: number }> {
+  await platform.app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = platform.app.server.address() as AddressInfo
+  return { url: `ws://127.0.0.1:${port}/ws/chat`, port }
 }
 
 export interface Frame {
