@@ -120,20 +120,10 @@ export class ChatConnection {
       // the store closes.
       case 'get_history':
       case 'list_conversations':
-        return service.start(
-          frame.action,
-          from,
-          async () => ({ result: await actions.answer(frame, principal) }),
-          end,
-        )
+        return service.start(from, async () => ({ result: await actions.answer(frame, principal) }), end)
       case 'get_prompt':
       case 'read_resource':
-        return service.start(
-          frame.action,
-          from,
-          async (signal) => ({ result: await actions.fetch(frame, signal) }),
-          end,
-        )
+        return service.start(from, async (signal) => ({ result: await actions.fetch(frame, signal) }), end)
       case 'cancel': {
         const target = frame.payload.target_request_id
         if (!service.cancel(principal, target))

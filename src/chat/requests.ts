@@ -14,9 +14,6 @@ export class RequestStopped extends Error {
   }
 }
 
-/** A chat turn, a prompt or resource read on an MCP server, or a read of the store. */
-export type RequestKind = 'chat' | 'get_prompt' | 'read_resource' | 'get_history' | 'list_conversations'
-
 /** What a request's `complete` frame carries: a chat's metadata, or an action's result. */
 export type Completion = { metadata: ChatMetadata } | { result: ActionResult<keyof typeof RESULTS> }
 

@@ -7,13 +7,7 @@ import { errors, withData } from '../errors.js'
 import { describeError } from '../logging.js'
 import { deadline } from '../util/abort.js'
 import { attemptOf, closeInstance, openInstance } from './instance.js'
-import {
-  RequestStopped,
-  type Completion,
-  type RequestEnd,
-  type RequestKind,
-  type StopReason,
-} from './requests.js'
+import { RequestStopped, type Completion, type RequestEnd, type StopReason } from './requests.js'
 import type { ChatMetadata } from './server-frames.js'
 import { Turn, type TurnDeps, type TurnEmitter, type TurnRequest } from './turn.js'
 
@@ -22,7 +16,6 @@ export type ChatServiceOptions = Omit<TurnDeps, 'instance' | 'claim'>
 
 /** One request running in this process. */
 interface InFlight {
-  readonly kind: RequestKind
   readonly principal: string
   readonly requestId: string
   /** This run of it, unique in the service: a chat turn is stored with it (see instance.ts). */
@@ -85,7 +78,6 @@ export class ChatService {
    * while the principal has a request of that id running, or once the service is closing.
    */
   start(
-    kind: RequestKind,
     from: RequestOrigin,
     work: (signal: AbortSignal, request: InFlight) => Promise<Completion>,
     end: (outcome: RequestEnd) => void,
@@ -100,7 +92,6 @@ export class ChatService {
       return end({ status: 'error', error })
     }
     const request: InFlight = {
-      kind,
       principal: from.principal,
       requestId: from.requestId,
       attempt: String(++this.#attempts),
@@ -134,7 +125,6 @@ export class ChatService {
     end: (outcome: RequestEnd) => void,
   ): void {
     this.start(
-      'chat',
       from,
       async (signal, request) => {
         const told: TurnEmitter = {
