@@ -51,6 +51,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const config = app.platformConfig
     redactor.add(config.secrets)
     app.log.level = config.logging.level
+    for (const w of config.warnings) app.log.warn({ config: w }, 'configuration adapted')
     await app.register(chatStorePlugin, { config: config.store, store: options.store })
     await app.register(llmProviderPlugin, { config: config.llm, provider: options.llm })
     const redact = (text: string) => redactor.redact(text)

@@ -3,7 +3,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp, checkConfig } from './app.js'
 import { parseCli, USAGE, type CliArgs } from './cli.js'
-import { ConfigError, EXIT_CONFIG } from './errors.js'
+import { ConfigError, EXIT_CONFIG, formatProblem } from './errors.js'
 
 /** EX_USAGE from sysexits.h. */
 const EXIT_USAGE = 64
@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     return
   }
   if (args.command === 'check-config') {
-    await configOrExit(() => checkConfig(options))
+    const config = await configOrExit(() => checkConfig(options))
+    for (const w of config.warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`)
     process.stdout.write('OK\n')
     return
   }

@@ -82,5 +82,6 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfi
     debug_tokens: opts.env.DEBUG_TOKENS === '1',
     files,
     secrets: secrets.values(),
+    warnings: problems.warnings(),
   }
 }

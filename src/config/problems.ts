@@ -9,9 +9,19 @@ import type { TSchema } from './schema.js'
 /** The problems one load finds, in the order found. */
 export class Problems {
   readonly #list: ConfigProblem[] = []
+  readonly #warnings: ConfigProblem[] = []
 
   add(path: string, message: string): void {
     this.#list.push({ path, message })
+  }
+
+  /** Something the platform works around but the user should know (check-config and the log say it). */
+  warn(path: string, message: string): void {
+    this.#warnings.push({ path, message })
+  }
+
+  warnings(): ConfigProblem[] {
+    return [...this.#warnings]
   }
 
   get count(): number {

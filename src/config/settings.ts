@@ -11,7 +11,7 @@ import { at } from './sources.js'
 import type { PlatformConfig, ProviderConfig, StoreConfig } from './types.js'
 
 /** What config.yaml gives, resolved: everything but what comes from elsewhere. */
-export type Settings = Omit<PlatformConfig, 'servers' | 'debug_tokens' | 'files' | 'secrets'>
+export type Settings = Omit<PlatformConfig, 'servers' | 'debug_tokens' | 'files' | 'secrets' | 'warnings'>
 
 const KNOWN_NAMES = Object.keys(KNOWN_PROVIDERS).join(', ')
 

@@ -1,6 +1,7 @@
 // The validated, resolved configuration (`fastify.platformConfig`); each plugin is given its own
 // section of it. Secrets are resolved from `env:` references, relative paths are absolute, known
 // providers are filled in.
+import type { ConfigProblem } from '../errors.js'
 import type { ConfigFile } from './schema.js'
 
 export type Wire = 'openai' | 'anthropic'
@@ -69,4 +70,6 @@ export interface PlatformConfig {
   files: { config: string; servers: string }
   /** Every secret value (resolved), for redaction in logs and frames. */
   secrets: string[]
+  /** What was accepted but adapted or ignored, said by check-config and logged at start. */
+  warnings: ConfigProblem[]
 }
