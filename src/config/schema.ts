@@ -9,6 +9,8 @@ const Literals = <T extends string>(values: readonly T[]) => Type.Union(values.m
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const WIRES = ['openai', 'anthropic'] as const
 export const STORE_TYPES = ['memory', 'jsonl', 'postgres'] as const
+export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const
+export const MAX_TOKENS_FIELDS = ['max_tokens', 'max_completion_tokens'] as const
 
 export const ProviderSchema = Type.Object(
   {
@@ -16,9 +18,19 @@ export const ProviderSchema = Type.Object(
     base_url: Type.Optional(Type.String({ minLength: 1 })),
     api_key: Type.Optional(Type.String({ minLength: 1 })),
     model: Type.String({ minLength: 1 }),
-    temperature: Type.Number({ minimum: 0, maximum: 2 }),
-    max_tokens: Type.Integer({ minimum: 1 }),
-    top_p: Type.Number({ minimum: 0, maximum: 1 }),
+    // Left out: not sent, the provider's own default applies (reasoning models accept no other).
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    max_tokens: Type.Integer({ minimum: 1, description: 'reply limit per LLM call' }),
+    top_p: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    reasoning_effort: Type.Optional(Literals(REASONING_EFFORTS)),
+    thinking: Type.Optional(
+      Type.Object(
+        { budget_tokens: Type.Integer({ minimum: 1024, description: 'Anthropic extended thinking' }) },
+        strict,
+      ),
+    ),
+    vision: Type.Optional(Type.Boolean({ description: 'the model takes images' })),
+    max_tokens_field: Type.Optional(Literals(MAX_TOKENS_FIELDS)),
   },
   strict,
 )

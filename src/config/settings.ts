@@ -91,7 +91,7 @@ function resolveProvider(
   const baseUrl =
     p.base_url === undefined ? known?.base_url : httpUrl(problems, `${path}.base_url`, p.base_url, p.base_url)
   // The messages API takes 0..1, not the 0..2 of chat completions: refused here, not at the first chat.
-  if (type === 'anthropic' && p.temperature > 1) {
+  if (type === 'anthropic' && p.temperature !== undefined && p.temperature > 1) {
     problems.add(
       `${path}.temperature`,
       `must be between 0 and 1 for the anthropic wire, got ${p.temperature}`,
@@ -114,9 +114,15 @@ function resolveProvider(
     base_url: baseUrl,
     ...(apiKey === undefined ? {} : { api_key: apiKey }),
     model: p.model,
-    temperature: p.temperature,
     max_tokens: p.max_tokens,
-    top_p: p.top_p,
+    ...definedOnly({
+      temperature: p.temperature,
+      top_p: p.top_p,
+      reasoning_effort: p.reasoning_effort,
+      thinking: p.thinking,
+      vision: p.vision,
+      max_tokens_field: p.max_tokens_field,
+    }),
   }
 }
 
@@ -216,4 +222,9 @@ function resolveLogLevel(
     return undefined
   }
   return problems.clean('logging.level') ? (file as ConfigFile).logging.level : undefined
+}
+
+/** The entries whose value is set: an optional setting left out is absent, never `undefined`. */
+function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>
 }

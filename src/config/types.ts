@@ -2,7 +2,7 @@
 // section of it. Secrets are resolved from `env:` references, relative paths are absolute, known
 // providers are filled in.
 import type { ConfigProblem } from '../errors.js'
-import type { ConfigFile } from './schema.js'
+import type { ConfigFile, MAX_TOKENS_FIELDS, REASONING_EFFORTS } from './schema.js'
 
 export type Wire = 'openai' | 'anthropic'
 
@@ -15,9 +15,17 @@ export interface ProviderConfig {
   /** Resolved secret; undefined for a custom endpoint that needs none (a local Ollama). */
   api_key?: string
   model: string
-  temperature: number
+  /** Absent: not sent (the provider's default). */
+  temperature?: number
   max_tokens: number
-  top_p: number
+  top_p?: number
+  reasoning_effort?: (typeof REASONING_EFFORTS)[number]
+  /** Anthropic extended thinking (anthropic wire only). */
+  thinking?: { budget_tokens: number }
+  /** Whether the model takes images; absent: known from the model's name where it can be. */
+  vision?: boolean
+  /** The openai wire's field for the reply limit; absent: what the provider documents. */
+  max_tokens_field?: (typeof MAX_TOKENS_FIELDS)[number]
 }
 
 export type StoreConfig =

@@ -100,7 +100,7 @@ export class AnthropicProvider implements LlmProvider {
     body.temperature = p.temperature
     // Recent Claude models refuse `temperature` and `top_p` together; 1 (no nucleus cut) is the
     // same as leaving it out, so `top_p: 1` is how a configuration says "temperature only".
-    if (p.top_p < 1) body.top_p = p.top_p
+    if (p.top_p !== undefined && p.top_p < 1) body.top_p = p.top_p
     if (request.tools?.length) {
       body.tools = request.tools.map((t) => ({
         name: t.name,
