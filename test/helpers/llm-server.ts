@@ -73,8 +73,17 @@ export function defaultReply(req: RecordedRequest): LlmReply {
   return { json: openAiJson(DEFAULT_TEXT, opts) }
 }
 
-/** `port` (default: any free one) lets a test bring a provider back where it was refused. */
-export async function startLlmServer(options: { port?: number } = {}): Promise<LlmServer> {
+export interface LlmServerOptions {
+  /** Default: any free one; a test may bring a provider back where it was refused. */
+  port?: number
+  /**
+   * What the real API refuses (provider-rules.ts): a request it would refuse gets that API's error
+   * reply instead of the queued one, which stays queued.
+   */
+  refuse?: (req: RecordedRequest) => LlmReply | undefined
+}
+
+export async function startLlmServer(options: LlmServerOptions = {}): Promise<LlmServer> {
   const queue: Replier[] = []
   let fallback: Replier = defaultReply
   const requests: RecordedRequest[] = []
@@ -92,7 +101,8 @@ export async function startLlmServer(options: { port?: number } = {}): Promise<L
     void (async () => {
       const recorded = await record(req, receivedAt)
       requests.push(recorded)
-      const next = queue.shift() ?? fallback
+      const refusal = options.refuse?.(recorded)
+      const next = refusal ?? queue.shift() ?? fallback
       const r = typeof next === 'function' ? next(recorded) : next
       if (r.destroy === 'before-status') {
         req.socket.destroy()
