@@ -26,6 +26,18 @@ export interface ServerStatus {
   attempts: number
   /** The stdio child's process id while it runs. */
   pid?: number
+  /** Tools whose listing needed a change (schema adapted for the provider) or was refused (left out). */
+  tool_notes?: ToolNote[]
+}
+
+/** What happened to one tool of a server's list on its way to the LLM. */
+export interface ToolNote {
+  /** The tool's own name on its server. */
+  tool: string
+  /** `adapted`: offered with a changed schema; `left_out`: not offered (invalid, or refused by the provider). */
+  action: 'adapted' | 'left_out'
+  /** What was wrong or what was changed, for a person to read. */
+  reason: string
 }
 
 export interface RegisteredTool {
