@@ -1,7 +1,8 @@
-// One configured MCP server and our connection to it: its state (connecting, ready, failed,
-// closed), reconnects with exponential backoff, a new session when the server forgot ours, and the
-// requests sent to it (tool calls for the LLM, prompts and resources for a client). Each attempt
-// to connect is a Session of its own (session.ts): only the current one's events change the state.
+// One configured MCP server and our connection to it: its state (connecting, starting, ready,
+// failed, closed), reconnects with exponential backoff, a new session when the server forgot
+// ours, and the requests sent to it (tool calls for the LLM, prompts and resources for a client).
+// Each attempt to connect is a Session of its own (session.ts): only the current one's events
+// change the state.
 import { setMaxListeners } from 'node:events'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
@@ -39,6 +40,13 @@ const HEALTH_CHECK_MS = 5_000
 /** A session forgotten again within this long of the last renewal is renewed with backoff. */
 const RENEW_AFTER_MS = 1_000
 const NOTHING: Counts = { tools: 0, prompts: 0, resources: 0 }
+/**
+ * A stdio child whose process still runs at connection_timeout is `starting`, and is waited for up
+ * to this many times connection_timeout in all: a hung one is still ended and reported.
+ */
+export const START_BUDGET_FACTOR = 10
+/** The longest delay setTimeout keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export interface ConnectionOptions {
   connection: PlatformConfig['mcp']['connection']
@@ -202,7 +210,9 @@ export class ServerConnection {
    * ends with its own answer, and so is known to have run or not.
    */
   async #withSession<T>(signal: AbortSignal, send: (client: Client) => Promise<T>): Promise<T> {
-    if (this.#state === 'connecting') await this.#settledAfter(undefined, signal)
+    if (this.#state === 'connecting' || this.#state === 'starting') {
+      await this.#settledAfter(undefined, signal)
+    }
     const session = this.requireReady()
     try {
       return await session.track(() => send(session.client))
@@ -218,7 +228,10 @@ export class ServerConnection {
   /** Resolves once no attempt runs and `session`, if given, is no longer current (or on abort). */
   #settledAfter(session: Session | undefined, signal: AbortSignal): Promise<void> {
     // Shutdown ends in 'closed', with every session ended: that wakes these too.
-    const done = () => (session === undefined || !session.current) && this.#state !== 'connecting'
+    const done = () =>
+      (session === undefined || !session.current) &&
+      this.#state !== 'connecting' &&
+      this.#state !== 'starting'
     return this.#changes.until(done, signal)
   }
 
@@ -236,13 +249,35 @@ export class ServerConnection {
     this.#setState('connecting')
     const { log, connection, openTransport } = this.#options
     const seconds = connection.connection_timeout
-    const limit = deadline(seconds * 1000)
+    // A stdio child may need far longer than usual the first time (`npx -y` installing its
+    // package): while its process runs it is waited for, up to the start budget, never killed
+    // mid-install by a retry that would have to start the install again.
+    const budget = this.#config.transport === 'stdio' ? seconds * START_BUDGET_FACTOR : seconds
+    const clock = new AttemptClock()
+    let initialized = false
+    clock.after(seconds, () => {
+      if (initialized || budget <= seconds || session.pid === undefined || !session.current) {
+        return clock.expire(`did not become ready within ${seconds} s`)
+      }
+      this.#setState('starting', undefined, { waits_up_to_s: budget })
+      clock.after(budget - seconds, () =>
+        clock.expire(
+          `did not become ready within ${budget} s (${START_BUDGET_FACTOR} × connection_timeout): ` +
+            'its process ran but never answered',
+        ),
+      )
+    })
     // Every page of every list listens on it until the attempt ends: a long list is not a leak.
-    setMaxListeners(0, limit.signal)
-    const options: RequestOptions = { signal: limit.signal, timeout: seconds * 1000 + SDK_TIMEOUT_MARGIN_MS }
+    setMaxListeners(0, clock.signal)
+    const options: RequestOptions = { signal: clock.signal, timeout: budget * 1000 + SDK_TIMEOUT_MARGIN_MS }
     try {
       // The legacy SSE transport waits for its `endpoint` event without a signal: raced here.
-      const client = await abortable(session.open(this.#config, openTransport, options, log), limit.signal)
+      const client = await abortable(session.open(this.#config, openTransport, options, log), clock.signal)
+      initialized = true
+      // Started late, it gets the usual time to list what it offers.
+      if (this.#state === 'starting') {
+        clock.after(seconds, () => clock.expire(`did not list its tools within ${seconds} s of starting`))
+      }
       const lists = await listEverything(client, options, (kind, err) => {
         const error = serverError('MCP_LIST_REFRESH_FAILED', errorMessage(err))
         log.warn({ server: this.name, list: kind, error }, 'mcp server list unavailable')
@@ -250,9 +285,10 @@ export class ServerConnection {
       if (session.current) this.#connected(session, lists)
     } catch (err) {
       if (!session.current) return
-      if (limit.expired()) {
+      const expired = clock.expired
+      if (expired !== undefined) {
         void session.close()
-        this.#attemptFailed(`did not become ready within ${seconds} s`)
+        this.#attemptFailed(expired)
         return
       }
       // A child that dies at once often fails a write (EPIPE) before its exit is seen: once closed,
@@ -260,7 +296,7 @@ export class ServerConnection {
       await session.close()
       if (session.current) this.#attemptFailed(connectFailure(err, session.transport))
     } finally {
-      limit.dispose()
+      clock.stop()
       this.#settled = true
     }
   }
@@ -417,5 +453,41 @@ export class ServerConnection {
     const level = extra.gave_up === true ? 'error' : state === 'failed' ? 'warn' : 'info'
     this.#options.log[level](line, 'mcp server state changed')
     this.#changes.wake()
+  }
+}
+
+/**
+ * The clock of one connection attempt: its signal fires once the time is up (expire), and never
+ * after stop(): the MCP SDK keeps listening to a request's signal after it is answered.
+ */
+class AttemptClock {
+  readonly #controller = new AbortController()
+  #timer?: NodeJS.Timeout
+  #expired?: string
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** Why the time ran out, once it has. */
+  get expired(): string | undefined {
+    return this.#expired
+  }
+
+  /** Runs `then` after `seconds` (in place of what was due before), unless stopped first. */
+  after(seconds: number, then: () => void): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(then, Math.min(seconds * 1000, MAX_TIMER_MS))
+    this.#timer.unref()
+  }
+
+  expire(reason: string): void {
+    this.#expired = reason
+    this.#controller.abort(new Error(reason))
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
   }
 }

@@ -9,7 +9,11 @@ import type {
   ResourceTemplate,
 } from '@modelcontextprotocol/sdk/types.js'
 
-export type ServerState = 'connecting' | 'ready' | 'failed' | 'closed'
+/**
+ * `starting`: a stdio child still running after connection_timeout without having answered yet
+ * (an `npx -y` installing its package): waited for, up to its start budget.
+ */
+export type ServerState = 'connecting' | 'starting' | 'ready' | 'failed' | 'closed'
 
 export interface ServerStatus {
   name: string
