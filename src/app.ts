@@ -10,7 +10,7 @@ import type { DestinationStream } from 'pino'
 import configPlugin from '../plugins/config.js'
 import chatStorePlugin from '../plugins/chat-store.js'
 import llmProviderPlugin from '../plugins/llm-provider.js'
-import mcpRegistryPlugin from '../plugins/mcp-registry.js'
+import mcpRegistryPlugin, { type McpRegistryPluginOptions } from '../plugins/mcp-registry.js'
 import chatRoutePlugin from '../plugins/chat-route.js'
 import probesPlugin from '../plugins/probes.js'
 import { selectProtocol } from './chat/auth.js'
@@ -55,15 +55,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(chatStorePlugin, { config: config.store, store: options.store })
     await app.register(llmProviderPlugin, { config: config.llm, provider: options.llm })
     const redact = (text: string) => redactor.redact(text)
-    await app.register(mcpRegistryPlugin, {
-      servers: config.servers,
-      connection: config.mcp.connection,
-      toolTimeout: config.chat.service.tool_timeout,
-      env: options.env,
-      secrets: config.secrets,
-      maxMessageBytes: config.mcp.max_message_bytes,
-      redact,
-    })
+    await app.register(mcpRegistryPlugin, mcpRegistryOptions(config, options.env, redact))
     await app.register(websocket, {
       // Root preClose hooks run before those of encapsulated plugins, so the default one would
       // close every socket (without a code) before chat-route could end its turns and say 1001.
@@ -96,6 +88,50 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     })
     await app.register(probesPlugin, { redact, mcp: app.mcp, access: config })
+    return app
+  } catch (err) {
+    await app.close().catch(() => undefined)
+    throw err
+  }
+}
+
+/**
+ * The mcp-registry plugin's options from the configuration: one composition for `start` and
+ * `tools`, so the command shows the tools exactly as the platform offers them.
+ */
+export function mcpRegistryOptions(
+  config: PlatformConfig,
+  env: Record<string, string | undefined>,
+  redact: (text: string) => string,
+): McpRegistryPluginOptions {
+  return {
+    servers: config.servers,
+    connection: config.mcp.connection,
+    toolTimeout: config.chat.service.tool_timeout,
+    env,
+    secrets: config.secrets,
+    maxMessageBytes: config.mcp.max_message_bytes,
+    redact,
+  }
+}
+
+/**
+ * `mcp-platform tools`: the configuration and the MCP servers alone, composed as in buildApp; no
+ * store, no provider, nothing listens. The servers start connecting at once. Its log is silent
+ * unless LOG_LEVEL asks for it: the command prints its own report.
+ */
+export async function buildMcpApp(options: AppOptions): Promise<FastifyInstance> {
+  const redactor = new Redactor()
+  const logger: FastifyBaseLogger = createLogger({ level: 'silent', redactor, stream: options.logStream })
+  const app = Fastify({ loggerInstance: logger })
+  try {
+    await app.register(configPlugin, configOptions(options))
+    const config = app.platformConfig
+    redactor.add(config.secrets)
+    if (options.env.LOG_LEVEL !== undefined) app.log.level = config.logging.level
+    const redact = (text: string) => redactor.redact(text)
+    await app.register(mcpRegistryPlugin, mcpRegistryOptions(config, options.env, redact))
+    await app.ready()
     return app
   } catch (err) {
     await app.close().catch(() => undefined)

@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 // The one file that listens and touches `process`: arguments, environment, signals, exit codes.
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
-import { buildApp, checkConfig } from './app.js'
+import { buildApp, buildMcpApp, checkConfig, type AppOptions } from './app.js'
 import { parseCli, USAGE, type CliArgs } from './cli.js'
 import { ConfigError, EXIT_CONFIG, formatProblem } from './errors.js'
+import { toolsReport } from './mcp/report.js'
+import { START_BUDGET_FACTOR } from './mcp/server-connection.js'
 
 /** EX_USAGE from sysexits.h. */
 const EXIT_USAGE = 64
+/** EX_UNAVAILABLE from sysexits.h: `tools` found a server that is not ready. */
+const EXIT_UNAVAILABLE = 69
+/** `tools` waits this long past the longest first attempt (a stdio server's start budget). */
+const TOOLS_MARGIN_S = 5
 /** close-with-grace's budget: past it the process exits anyway. */
 const SHUTDOWN_DELAY_MS = 5000
 
@@ -29,6 +36,10 @@ async function main(): Promise<void> {
     process.stdout.write('OK\n')
     return
   }
+  if (args.command === 'tools') {
+    process.exitCode = await tools(options)
+    return
+  }
 
   const app = await configOrExit(() => buildApp(options))
   closeWithGrace(
@@ -48,6 +59,27 @@ async function main(): Promise<void> {
   )
   const { host, port } = app.platformConfig.websocket
   await app.listen({ host, port })
+}
+
+/**
+ * Connects to every configured server, waits for each one's first attempt to end, prints what
+ * each offers the LLM, closes them all; the exit code says whether every one was ready.
+ */
+async function tools(options: AppOptions): Promise<number> {
+  const app = await configOrExit(() => buildMcpApp({ ...options, logStream: process.stderr }))
+  // The servers run in process groups of their own, out of reach of a terminal's Ctrl-C: ended here.
+  const interrupted = () => void app.close().finally(() => process.exit(1))
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted)
+  const config = app.platformConfig
+  for (const w of config.warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`)
+  // Each first attempt is bounded already; this only keeps a fault of ours from hanging the command.
+  const bound =
+    Date.now() + (config.mcp.connection.connection_timeout * START_BUDGET_FACTOR + TOOLS_MARGIN_S) * 1000
+  while (!app.mcp.settled() && Date.now() < bound) await sleep(50)
+  const servers = app.mcp.status()
+  process.stdout.write(toolsReport(servers, app.mcp.list()))
+  await app.close()
+  return servers.every((s) => s.state === 'ready') ? 0 : EXIT_UNAVAILABLE
 }
 
 async function configOrExit<T>(load: () => Promise<T>): Promise<T> {
