@@ -36,8 +36,6 @@ interface Entry {
   writtenType?: string
   command?: string
   url?: { key: UrlKey; value: string }
-  /** The keys the entry has, for the rules between them. */
-  has: (key: keyof ServerFile) => boolean
 }
 
 /**
@@ -152,7 +150,6 @@ function mapped(problems: Problems, at: Where, s: ServerFile): Entry | undefined
     ...(s.type === undefined ? {} : { writtenType: s.type }),
     ...(s.command === undefined ? {} : { command: s.command }),
     ...(urlKey === undefined ? {} : { url: { key: urlKey, value: s[urlKey]! } }),
-    has: (key) => s[key] !== undefined,
   }
 }
 
@@ -186,7 +183,7 @@ function checkServerShape(problems: Problems, at: Where, entry: Entry, s: Server
   } else {
     const misplaced = entry.command !== undefined ? REMOTE_ONLY : STDIO_ONLY
     for (const key of misplaced) {
-      if (entry.has(key)) {
+      if (s[key] !== undefined) {
         problems.add(
           pathOf(...at.keys, key),
           `is only for a ${entry.command !== undefined ? 'remote (url)' : 'stdio (command)'} server`,
