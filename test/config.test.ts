@@ -361,10 +361,9 @@ test('auth: names and keys are unique', async () => {
   ])
 })
 
-test('servers_config.json: bad name, command and url, neither, allow and deny', async () => {
+test('servers_config.json: command and url, neither, allow and deny', async () => {
   const paths = await folder({
     servers: (s) => {
-      s.mcpServers['bad name'] = { command: 'node' }
       s.mcpServers.both = { command: 'node', url: 'http://localhost:9000/mcp' }
       s.mcpServers.neither = { args: ['x'] }
       s.mcpServers.picky = { command: 'node', tools: { allow: ['a'], deny: ['b'] } }
@@ -372,7 +371,6 @@ test('servers_config.json: bad name, command and url, neither, allow and deny', 
     },
   })
   assert.deepEqual(await problemsOf(load(paths)), [
-    "mcpServers.bad name: server name must match [A-Za-z0-9_-]{1,32}, got 'bad name'",
     'mcpServers.both: has both command and url: set command for a stdio server or url for a remote one, not both',
     'mcpServers.neither: needs command (a stdio server) or url (a remote server)',
     'mcpServers.picky.tools: must have allow or deny, not both',
@@ -410,7 +408,7 @@ test('servers: the schema is checked too, with full paths', async () => {
     },
   })
   assert.deepEqual(await problemsOf(load(paths)), [
-    'mcpServers.demo.comand: unknown key (expected one of: type, enabled, command, args, env, cwd, url, headers, tool_timeout, tools)',
+    'mcpServers.demo.comand: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow)',
     'mcpServers.remote.tool_timeout: must be > 0, got 0',
   ])
 })
@@ -589,14 +587,16 @@ test('a config.yaml that is empty, null, a scalar or a list is one problem, not 
   }
 })
 
-test('a servers_config.json that is empty, null, a scalar or a list is one problem, not a crash', async () => {
+test('a servers_config.json that is empty, null, a scalar, a list or without servers is one problem, not a crash', async () => {
+  const shape = "an object with mcpServers (or VS Code's servers)"
   const cases: [string, string][] = [
     ['', 'servers_config.json: is empty (expected {"mcpServers": {...}})'],
     ['  \n', 'servers_config.json: is empty (expected {"mcpServers": {...}})'],
-    ['null', 'servers_config.json: must be an object with mcpServers, got null'],
-    ['42', 'servers_config.json: must be an object with mcpServers, got 42'],
-    ['"text"', 'servers_config.json: must be an object with mcpServers, got a string'],
-    ['[]', 'servers_config.json: must be an object with mcpServers, got a list'],
+    ['null', `servers_config.json: must be ${shape}, got null`],
+    ['42', `servers_config.json: must be ${shape}, got 42`],
+    ['"text"', `servers_config.json: must be ${shape}, got a string`],
+    ['[]', `servers_config.json: must be ${shape}, got a list`],
+    ['{}', "mcpServers: is required (the MCP servers by name; VS Code's servers is read as well)"],
   ]
   for (const [text, problem] of cases) {
     assert.deepEqual(await problemsOf(load(await folder({ servers: text }))), [problem], JSON.stringify(text))

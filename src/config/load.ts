@@ -2,7 +2,7 @@
 // schemas cannot say, resolves `env:` secrets and relative paths, and returns PlatformConfig. Every
 // problem of both files is collected before anything is thrown, so one start shows them all.
 // The work itself is in sources, problems, secrets, settings and servers; this file only wires.
-import { basename, dirname, resolve } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ConfigError } from '../errors.js'
 import { checkSchema, Problems } from './problems.js'
@@ -30,7 +30,7 @@ const checkServersFile = TypeCompiler.Compile(ServersFileSchema)
 const CONFIG_EXPECTED = `the settings: ${ConfigFileSchema.required.join(', ')}`
 const CONFIG_SHAPE = `an object with ${Object.keys(ConfigFileSchema.properties).join(', ')}`
 const SERVERS_EXPECTED = '{"mcpServers": {...}}'
-const SERVERS_SHAPE = `an object with ${Object.keys(ServersFileSchema.properties).join(', ')}`
+const SERVERS_SHAPE = "an object with mcpServers (or VS Code's servers)"
 
 export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfig> {
   const files = { config: resolve(opts.configPath), servers: resolve(opts.serversPath) }
@@ -72,7 +72,7 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfi
   const servers =
     serversFile === undefined
       ? undefined
-      : resolveServers(problems, secrets, serversFile, dirname(files.servers))
+      : await resolveServers(problems, secrets, serversFile, files.servers)
   if (!configValid || !serversValid || problems.count > 0 || !settings || !servers) {
     throw new ConfigError(problems.all())
   }

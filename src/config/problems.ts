@@ -34,10 +34,29 @@ export class Problems {
 
   /** True when no problem was found at `path`, inside it, or at a parent of it. */
   clean(path: string): boolean {
-    return !this.#list.some(
-      (p) => p.path === path || p.path.startsWith(`${path}.`) || path.startsWith(`${p.path}.`),
-    )
+    return !this.#list.some((p) => p.path === path || isInside(p.path, path) || isInside(path, p.path))
   }
+}
+
+/** True when `inner` is a path below `outer` (`a.b.c` or `a.b["c.d"]` below `a.b`). */
+function isInside(inner: string, outer: string): boolean {
+  return inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`)
+}
+
+const PLAIN_KEY = /^[A-Za-z0-9_-]+$/
+
+/**
+ * A field's path from its keys: `mcpServers.demo.url`. A key that is not plain is quoted, so a
+ * server named `github.com/x/y` reads `mcpServers["github.com/x/y"].url`, not as more levels.
+ */
+export function pathOf(...keys: (string | number)[]): string {
+  return keys
+    .map((key, i) => {
+      const text = String(key)
+      if (!PLAIN_KEY.test(text)) return `[${JSON.stringify(text)}]`
+      return i === 0 ? text : `.${text}`
+    })
+    .join('')
 }
 
 // Values under these paths are secrets: a problem says what type was got, never the value.
@@ -45,7 +64,8 @@ const SECRET_PATHS = [
   /^llm\.providers\.[^.]+\.api_key$/,
   /^store\.url$/,
   /^auth\.api_keys\.\d+\.key$/,
-  /^mcpServers\.[^.]+\.(url|headers\..+|env\..+)$/,
+  // A server's url (under any of its names), headers and env; the server name may be quoted.
+  /^(?:mcpServers|servers)[.[].*(?:\.(?:url|serverUrl|httpUrl)$|\.(?:headers|env)[.[])/,
 ]
 
 /** Adds a problem per wrong path; true when the value fits the schema. */
@@ -73,11 +93,12 @@ export function checkSchema<T extends TSchema>(
 
 /** `/llm/providers/groq/temperature` (JSON Pointer) -> `llm.providers.groq.temperature`. */
 export function dottedPath(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .join('.')
+  return pathOf(
+    ...pointer
+      .split('/')
+      .slice(1)
+      .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~')),
+  )
 }
 
 function isSecretPath(path: string): boolean {

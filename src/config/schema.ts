@@ -150,15 +150,21 @@ export const ConfigFileSchema = Type.Object(
 export type ConfigFile = Static<typeof ConfigFileSchema>
 export type ProviderFile = Static<typeof ProviderSchema>
 
+/** A server name used as it is for its tools' namespace; any other name is mapped (server-names.ts). */
 export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/
+
+/** `type` as the platform writes it, then as other hosts do (both mean Streamable HTTP). */
+export const SERVER_TYPES = ['stdio', 'http', 'sse', 'streamable-http', 'streamableHttp'] as const
+const ToolNames = Type.Array(Type.String({ minLength: 1 }))
 
 export const ServerSchema = Type.Object(
   {
-    type: Type.Optional(Literals(['stdio', 'http', 'sse'] as const)),
+    type: Type.Optional(Literals(SERVER_TYPES)),
     enabled: Type.Optional(Type.Boolean()),
     command: Type.Optional(Type.String({ minLength: 1 })),
     args: Type.Optional(Type.Array(Type.String())),
     env: Type.Optional(Type.Record(Type.String(), Type.String())),
+    envFile: Type.Optional(Type.String({ minLength: 1, description: "a dotenv file for the child's env" })),
     cwd: Type.Optional(Type.String({ minLength: 1 })),
     url: Type.Optional(Type.String({ minLength: 1 })),
     headers: Type.Optional(Type.Record(Type.String(), Type.String())),
@@ -166,16 +172,31 @@ export const ServerSchema = Type.Object(
     tools: Type.Optional(
       Type.Object(
         {
-          allow: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-          deny: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+          allow: Type.Optional(ToolNames),
+          deny: Type.Optional(ToolNames),
         },
         strict,
       ),
     ),
+    auto_approve: Type.Optional(ToolNames),
+    // The same settings as other hosts write them, so their files paste in (servers.ts maps them).
+    disabled: Type.Optional(Type.Boolean({ description: 'enabled: false' })),
+    serverUrl: Type.Optional(Type.String({ minLength: 1, description: 'url (Windsurf)' })),
+    httpUrl: Type.Optional(Type.String({ minLength: 1, description: 'url (Gemini CLI)' })),
+    timeout: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: 'tool_timeout in the unit its host used' }),
+    ),
+    autoApprove: Type.Optional(ToolNames),
+    alwaysAllow: Type.Optional(ToolNames),
   },
   strict,
 )
-export const ServersFileSchema = Type.Object({ mcpServers: Type.Record(Type.String(), ServerSchema) }, strict)
+// The servers under `mcpServers`, or under `servers` as VS Code writes them. Other top-level keys
+// (the rest of a Claude Desktop or VS Code file) are let through here and warned about in servers.ts.
+export const ServersFileSchema = Type.Object({
+  mcpServers: Type.Optional(Type.Record(Type.String(), ServerSchema)),
+  servers: Type.Optional(Type.Record(Type.String(), ServerSchema)),
+})
 export type ServersFile = Static<typeof ServersFileSchema>
 export type ServerFile = Static<typeof ServerSchema>
 

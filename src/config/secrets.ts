@@ -8,6 +8,18 @@ import type { Problems } from './problems.js'
 
 const ENV_REF = /^env:(.*)$/s
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** `${…}` inside a string of a server entry: `${env:NAME}` (VS Code), `${NAME}`, `${NAME:-default}` (Claude Code). */
+const PLACEHOLDER = /\$\{([^}]*)\}/g
+const PLACEHOLDER_FORMS = /^(?:env:(?<env>.*)|(?<name>[^:]*?)(?::-(?<fallback>.*))?)$/s
+/** VS Code's own variables: not in the environment, so a pasted file's use of one needs a word. */
+const VS_CODE_VARIABLES = new Set([
+  'workspaceFolder',
+  'workspaceFolderBasename',
+  'userHome',
+  'pathSeparator',
+  'cwd',
+  'file',
+])
 // Shorter values would redact ordinary words and numbers from every log line.
 const MIN_SECRET_LENGTH = 4
 /** A credential after an HTTP authentication scheme (`Bearer TOKEN`, `Basic …`, `Token …`). */
@@ -85,6 +97,63 @@ export class Secrets {
     const resolved = Object.hasOwn(this.#env, name) ? this.#env[name] : undefined
     if (resolved === undefined || resolved === '') {
       this.#problems.add(path, `environment variable ${name} is not set or is empty`)
+      return undefined
+    }
+    this.#keep(resolved)
+    return resolved
+  }
+
+  /** A value the configuration marks as a secret otherwise (an envFile entry named as a credential). */
+  add(value: string): void {
+    this.#keep(value)
+  }
+
+  /**
+   * A string of a server entry with each `${env:NAME}`, `${NAME}` and `${NAME:-default}` replaced by
+   * the variable's value (a secret, as an `env:` value is); an unset or empty variable without a
+   * default is a problem naming the field and the variable. With `whole`, a value that is all
+   * `env:NAME` is resolved as resolve() does (the fields that took `env:` before: url, headers, env).
+   * `literal` says whether the result is a secret (see resolve()).
+   */
+  expand(
+    path: string,
+    value: string,
+    literal: 'secret' | 'plain' = 'secret',
+    whole = false,
+  ): string | undefined {
+    if (whole && ENV_REF.test(value)) return this.resolve(path, value, literal)
+    let ok = true
+    const expanded = value.replace(PLACEHOLDER, (written, inner: string) => {
+      const resolved = this.#placeholder(path, written, inner)
+      if (resolved === undefined) ok = false
+      return resolved ?? ''
+    })
+    if (!ok) return undefined
+    if (literal === 'secret') this.#keep(expanded)
+    return expanded
+  }
+
+  /** The value of one `${…}`, or undefined and a problem. */
+  #placeholder(path: string, written: string, inner: string): string | undefined {
+    const form = PLACEHOLDER_FORMS.exec(inner)?.groups ?? {}
+    const name = form.env ?? form.name ?? ''
+    if (!ENV_NAME.test(name)) {
+      this.#problems.add(
+        path,
+        inner.startsWith('input:')
+          ? `'${written}' is a VS Code input, which only VS Code can ask for; write \${env:NAME} and set NAME`
+          : `'${written}' is not a reference the platform resolves (expected \${NAME}, \${env:NAME} or \${NAME:-default}, NAME made of A-Z, a-z, 0-9, _)`,
+      )
+      return undefined
+    }
+    const resolved = Object.hasOwn(this.#env, name) ? this.#env[name] : undefined
+    if (resolved === undefined || resolved === '') {
+      // `${NAME:-default}`: the default is part of what the file says, no more secret than it.
+      if (form.fallback !== undefined) return form.fallback
+      const vsCode = VS_CODE_VARIABLES.has(name)
+        ? ` (\${${name}} is a VS Code variable: write its value)`
+        : ''
+      this.#problems.add(path, `environment variable ${name} is not set or is empty${vsCode}`)
       return undefined
     }
     this.#keep(resolved)

@@ -1,140 +1,301 @@
-// servers_config.json beyond its schema: server names, the rules between one server's keys
-// (stdio or remote, not both), secrets in its url, headers and env, its cwd made absolute.
-import { resolve } from 'node:path'
+// servers_config.json beyond its schema: which key holds the servers (`mcpServers`, or `servers`
+// as VS Code writes it) and what else a pasted file holds; server names and their namespaces; the
+// keys other hosts write, mapped onto the platform's own; the rules between one server's keys
+// (stdio or remote, not both); `env:` and `${…}` resolved, an envFile read, its cwd made absolute.
+import { dirname, resolve } from 'node:path'
 import { isObject } from '../util/values.js'
-import { httpUrl, type Problems } from './problems.js'
-import { SERVER_NAME_PATTERN, type ServerFile } from './schema.js'
-import { isEnvReference, isSecretName, type Secrets } from './secrets.js'
-import { at } from './sources.js'
-import type { ServerConfig } from './types.js'
+import { httpUrl, pathOf, type Problems } from './problems.js'
+import type { ServerFile } from './schema.js'
+import { isSecretName, type Secrets } from './secrets.js'
+import { assignNamespaces } from './server-names.js'
+import { readEnvFile } from './sources.js'
+import type { RemoteServerConfig, ServerConfig, StdioServerConfig } from './types.js'
 
-const NAME_ALPHABET = SERVER_NAME_PATTERN.source.replace(/^\^|\$$/g, '')
+/** Where the servers are: the platform's (and Claude Desktop's) key first, then VS Code's. */
+const ROOTS = ['mcpServers', 'servers'] as const
+type Root = (typeof ROOTS)[number]
 // Keys that only make sense for one kind of server.
-const STDIO_ONLY = ['args', 'env', 'cwd'] as const
+const STDIO_ONLY = ['args', 'env', 'envFile', 'cwd'] as const
 const REMOTE_ONLY = ['headers'] as const
-// Names every JavaScript object answers to: a server so named would be lost or mistaken for the
-// object's own machinery wherever servers are looked up by name.
-const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype'])
+// Keys of one setting, as the platform and other hosts write it: at most one may be set.
+const URL_KEYS = ['url', 'serverUrl', 'httpUrl'] as const
+const APPROVE_KEYS = ['auto_approve', 'autoApprove', 'alwaysAllow'] as const
+type UrlKey = (typeof URL_KEYS)[number]
+/**
+ * `timeout` up to this is seconds: Cline and Roo Code write it in seconds (Roo Code allows 1..3600,
+ * Cline's menu goes up to an hour). Gemini CLI writes milliseconds (600000 by default), and so does
+ * anything larger here.
+ */
+const MAX_TIMEOUT_SECONDS = 3600
 
-/** The enabled servers by name; `dir` is the file's folder, which a relative cwd is taken from. */
-export function resolveServers(
+/** One server entry with the keys of other hosts mapped onto the platform's own. */
+interface Entry {
+  enabled: boolean
+  type?: 'stdio' | 'http' | 'sse'
+  /** `type` as written (`streamable-http`…), for problems. */
+  writtenType?: string
+  command?: string
+  url?: { key: UrlKey; value: string }
+}
+
+/**
+ * The enabled servers by namespace. `file` is the parsed servers file and `source` its absolute
+ * path: a relative cwd or envFile is taken from its folder.
+ */
+export async function resolveServers(
   problems: Problems,
   secrets: Secrets,
-  file: unknown,
-  dir: string,
-): Record<string, ServerConfig> | undefined {
-  const entries = at(file, 'mcpServers')
-  if (!isObject(entries)) return undefined
+  file: Record<string, unknown>,
+  source: string,
+): Promise<Record<string, ServerConfig> | undefined> {
+  const root = serversRoot(problems, file)
+  const entries = root === undefined ? undefined : file[root]
+  if (root === undefined || !isObject(entries)) return undefined
+  const namespaces = assignNamespaces(problems, root, Object.keys(entries))
   // Entries, made an object at the end: Object.fromEntries defines own keys, never a prototype.
   const servers: [string, ServerConfig][] = []
   for (const [name, entry] of Object.entries(entries)) {
-    const path = `mcpServers.${name}`
-    if (RESERVED_NAMES.has(name)) {
-      problems.add(
-        path,
-        `server name '${name}' is reserved (a property every JavaScript object has); choose another`,
-      )
-      continue
-    }
-    // The name becomes the tools' namespace (SERVER__TOOL), so it must stay within that alphabet.
-    if (!SERVER_NAME_PATTERN.test(name)) {
-      problems.add(path, `server name must match ${NAME_ALPHABET}, got '${name}'`)
-      continue
-    }
-    if (!problems.clean(path)) continue
-    const server = resolveServer(problems, secrets, name, entry as ServerFile, dir)
-    if (server) servers.push([name, server])
+    const namespace = namespaces.get(name)
+    if (namespace === undefined || !problems.clean(pathOf(root, name))) continue
+    const at = { keys: [root, name], name, namespace, dir: dirname(source) }
+    const server = await resolveServer(problems, secrets, at, entry as ServerFile)
+    if (server) servers.push([namespace, server])
   }
   return Object.fromEntries(servers)
 }
 
-function resolveServer(
+/** The key that holds the servers; every other top-level key is warned about and left alone. */
+function serversRoot(problems: Problems, file: Record<string, unknown>): Root | undefined {
+  for (const key of Object.keys(file)) {
+    if ((ROOTS as readonly string[]).includes(key)) continue
+    problems.warn(
+      pathOf(key),
+      key === 'inputs'
+        ? 'ignored: VS Code asks the user for these values, the platform cannot (where a server uses ${input:…}, write ${env:NAME})'
+        : 'ignored: not about MCP servers (a setting of the host the file was copied from)',
+    )
+  }
+  const present = ROOTS.filter((key) => file[key] !== undefined)
+  if (present.length > 1) {
+    problems.add('servers', "is VS Code's name for mcpServers, and the file has both: keep one")
+    return undefined
+  }
+  if (present.length === 0) {
+    problems.add('mcpServers', "is required (the MCP servers by name; VS Code's servers is read as well)")
+    return undefined
+  }
+  return present[0]
+}
+
+interface Where {
+  /** The path of the entry: [root, name]. */
+  keys: string[]
+  /** As written. */
+  name: string
+  namespace: string
+  /** The servers file's folder. */
+  dir: string
+}
+
+async function resolveServer(
   problems: Problems,
   secrets: Secrets,
-  name: string,
+  at: Where,
   s: ServerFile,
-  dir: string,
-): ServerConfig | undefined {
-  const path = `mcpServers.${name}`
-  if (!checkServerShape(problems, path, s)) return undefined
+): Promise<ServerConfig | undefined> {
+  const entry = mapped(problems, at, s)
+  if (!entry || !checkServerShape(problems, at, entry, s)) return undefined
   // A disabled server is checked for shape but not started, so its secrets need not be set.
-  if (s.enabled === false) return undefined
-  const optional = {
-    ...(s.tool_timeout === undefined ? {} : { tool_timeout: s.tool_timeout }),
+  if (!entry.enabled) return undefined
+  const toolTimeout = toolTimeoutOf(problems, at, s)
+  const autoApprove = s.auto_approve ?? s.autoApprove ?? s.alwaysAllow
+  const common = {
+    name: at.namespace,
+    ...(at.namespace === at.name ? {} : { configured_name: at.name }),
+    ...(toolTimeout === undefined ? {} : { tool_timeout: toolTimeout }),
     ...(s.tools === undefined ? {} : { tools: s.tools }),
+    ...(autoApprove === undefined ? {} : { auto_approve: autoApprove }),
   }
-  if (s.command !== undefined) {
-    // A literal env value is a secret only when its name says so; `DEBUG: "true"` is a setting.
-    const env = resolveMap(secrets, `${path}.env`, s.env, (key) => (isSecretName(key) ? 'secret' : 'plain'))
-    if (!env) return undefined
-    return {
-      name,
-      transport: 'stdio',
-      command: s.command,
-      args: s.args ?? [],
-      env,
-      ...(s.cwd === undefined ? {} : { cwd: resolve(dir, s.cwd) }),
-      ...optional,
-    }
+  return entry.command !== undefined
+    ? stdioServer(problems, secrets, at, s, entry.command, common)
+    : remoteServer(problems, secrets, at, s, entry, common)
+}
+
+/** The entry in the platform's own terms; undefined (and problems) when its keys disagree. */
+function mapped(problems: Problems, at: Where, s: ServerFile): Entry | undefined {
+  const before = problems.count
+  const path = pathOf(...at.keys)
+  if (s.enabled !== undefined && s.disabled !== undefined && s.enabled === s.disabled) {
+    problems.add(
+      pathOf(...at.keys, 'disabled'),
+      `is ${s.disabled} but enabled is ${s.enabled}: they contradict each other; keep one`,
+    )
   }
-  const headers = resolveMap(secrets, `${path}.headers`, s.headers)
-  const written = s.url! // checkServerShape: a server without command has url
-  const rawUrl = secrets.resolve(`${path}.url`, written)
-  if (rawUrl === undefined) return undefined
-  // Say the URL only when it is written in the file, not when it came from a secret variable.
-  const url = httpUrl(problems, `${path}.url`, rawUrl, isEnvReference(written) ? undefined : rawUrl)
-  if (!headers || url === undefined) return undefined
+  const urls = URL_KEYS.filter((key) => s[key] !== undefined)
+  if (urls.length > 1) {
+    problems.add(path, `has ${both(urls)}, which are one setting (the server's URL): keep one`)
+  }
+  const approvals = APPROVE_KEYS.filter((key) => s[key] !== undefined)
+  if (approvals.length > 1) {
+    problems.add(path, `has ${both(approvals)}, which are one setting (tools that never ask): keep one`)
+  }
+  if (s.timeout !== undefined && s.tool_timeout !== undefined) {
+    problems.add(path, 'has timeout and tool_timeout, which are one setting: keep tool_timeout (seconds)')
+  }
+  if (problems.count > before) return undefined
+  const urlKey = urls[0]
   return {
-    name,
-    transport: s.type === 'sse' ? 'sse' : 'http',
-    explicit: s.type !== undefined,
-    url,
-    headers,
-    ...optional,
+    enabled: s.enabled ?? !(s.disabled ?? false),
+    ...(s.type === undefined ? {} : { type: s.type === 'stdio' || s.type === 'sse' ? s.type : 'http' }),
+    ...(s.type === undefined ? {} : { writtenType: s.type }),
+    ...(s.command === undefined ? {} : { command: s.command }),
+    ...(urlKey === undefined ? {} : { url: { key: urlKey, value: s[urlKey]! } }),
   }
 }
 
+/** `a and b`, `a, b and c`. */
+function both(keys: readonly string[]): string {
+  return `${keys.slice(0, -1).join(', ')} and ${keys.at(-1)}`
+}
+
 /** The rules between keys of one server; true when it is either a clean stdio or remote one. */
-function checkServerShape(problems: Problems, path: string, s: ServerFile): boolean {
+function checkServerShape(problems: Problems, at: Where, entry: Entry, s: ServerFile): boolean {
   const before = problems.count
-  if (s.command !== undefined && s.url !== undefined) {
+  const path = pathOf(...at.keys)
+  const url = entry.url?.key
+  if (entry.command !== undefined && url !== undefined) {
     problems.add(
       path,
-      'has both command and url: set command for a stdio server or url for a remote one, not both',
+      `has both command and ${url}: set command for a stdio server or ${url} for a remote one, not both`,
     )
-  } else if (s.command === undefined && s.url === undefined) {
+  } else if (entry.command === undefined && url === undefined) {
     problems.add(path, 'needs command (a stdio server) or url (a remote server)')
-  } else if (s.type === 'stdio' && s.url !== undefined) {
+  } else if (entry.type === 'stdio' && url !== undefined) {
     problems.add(
-      `${path}.type`,
-      "is 'stdio' but the server has url (stdio needs command; http or sse need url)",
+      pathOf(...at.keys, 'type'),
+      `is 'stdio' but the server has ${url} (stdio needs command; http or sse need url)`,
     )
-  } else if ((s.type === 'http' || s.type === 'sse') && s.command !== undefined) {
+  } else if (entry.type !== undefined && entry.type !== 'stdio' && entry.command !== undefined) {
     problems.add(
-      `${path}.type`,
-      `is '${s.type}' but the server has command (http or sse need url; stdio needs command)`,
+      pathOf(...at.keys, 'type'),
+      `is '${entry.writtenType}' but the server has command (http or sse need url; stdio needs command)`,
     )
   } else {
-    const misplaced = s.command !== undefined ? REMOTE_ONLY : STDIO_ONLY
+    const misplaced = entry.command !== undefined ? REMOTE_ONLY : STDIO_ONLY
     for (const key of misplaced) {
       if (s[key] !== undefined) {
         problems.add(
-          `${path}.${key}`,
-          `is only for a ${s.command !== undefined ? 'remote (url)' : 'stdio (command)'} server`,
+          pathOf(...at.keys, key),
+          `is only for a ${entry.command !== undefined ? 'remote (url)' : 'stdio (command)'} server`,
         )
       }
     }
   }
   if (s.tools?.allow !== undefined && s.tools.deny !== undefined) {
-    problems.add(`${path}.tools`, 'must have allow or deny, not both')
+    problems.add(pathOf(...at.keys, 'tools'), 'must have allow or deny, not both')
   }
   return problems.count === before
+}
+
+/** `tool_timeout`, or `timeout` in the unit its host wrote it in (said in a warning). */
+function toolTimeoutOf(problems: Problems, at: Where, s: ServerFile): number | undefined {
+  if (s.timeout === undefined) return s.tool_timeout
+  // Gemini CLI is the host that writes httpUrl: its timeout is milliseconds whatever its size.
+  const millis = s.httpUrl !== undefined || s.timeout > MAX_TIMEOUT_SECONDS
+  const seconds = millis ? s.timeout / 1000 : s.timeout
+  problems.warn(
+    pathOf(...at.keys, 'timeout'),
+    millis
+      ? `taken as ${s.timeout} milliseconds, ${seconds} s per tool call (as Gemini CLI writes it: above ${MAX_TIMEOUT_SECONDS}, or beside httpUrl); tool_timeout says seconds without a guess`
+      : `taken as ${seconds} seconds per tool call (as Cline and Roo Code write it; above ${MAX_TIMEOUT_SECONDS} it would be milliseconds, as Gemini CLI writes it); tool_timeout says seconds without a guess`,
+  )
+  return seconds
+}
+
+type Common = Omit<StdioServerConfig, 'transport' | 'command' | 'args' | 'env' | 'cwd'>
+
+async function stdioServer(
+  problems: Problems,
+  secrets: Secrets,
+  at: Where,
+  s: ServerFile,
+  written: string,
+  common: Common,
+): Promise<StdioServerConfig | undefined> {
+  // Where the command, its arguments and folder come from a variable, the value is a secret; as
+  // written they are ordinary settings.
+  const command = secrets.expand(pathOf(...at.keys, 'command'), written, 'plain')
+  const args = (s.args ?? []).map((arg, i) => secrets.expand(pathOf(...at.keys, 'args', i), arg, 'plain'))
+  const cwd = s.cwd === undefined ? undefined : secrets.expand(pathOf(...at.keys, 'cwd'), s.cwd, 'plain')
+  const fromFile = s.envFile === undefined ? [] : await envFileEntries(problems, secrets, at, s.envFile)
+  // A literal env value is a secret only when its name says so; `DEBUG: "true"` is a setting.
+  const env = resolveMap(secrets, [...at.keys, 'env'], s.env, (key) =>
+    isSecretName(key) ? 'secret' : 'plain',
+  )
+  if (command === undefined || !isAll(args) || (s.cwd !== undefined && cwd === undefined)) return undefined
+  if (!fromFile || !env) return undefined
+  return {
+    ...common,
+    transport: 'stdio',
+    command,
+    args,
+    // The entry's own env wins over its envFile, as a variable set by hand wins over a file.
+    env: Object.fromEntries([...fromFile, ...Object.entries(env)]),
+    ...(cwd === undefined ? {} : { cwd: resolve(at.dir, cwd) }),
+  }
+}
+
+function isAll(values: (string | undefined)[]): values is string[] {
+  return values.every((v) => v !== undefined)
+}
+
+/** The entries of the server's envFile (relative to the servers file's folder), or undefined. */
+async function envFileEntries(
+  problems: Problems,
+  secrets: Secrets,
+  at: Where,
+  written: string,
+): Promise<[string, string][] | undefined> {
+  const path = pathOf(...at.keys, 'envFile')
+  const expanded = secrets.expand(path, written, 'plain')
+  if (expanded === undefined) return undefined
+  const file = resolve(at.dir, expanded)
+  // A path made with a variable is named as written: the variable's value is a secret.
+  const entries = await readEnvFile(problems, path, file, expanded === written ? file : written)
+  // Its values are secrets when their names say so, as those of `env` are.
+  for (const [key, value] of entries ?? []) if (isSecretName(key)) secrets.add(value)
+  return entries
+}
+
+function remoteServer(
+  problems: Problems,
+  secrets: Secrets,
+  at: Where,
+  s: ServerFile,
+  entry: Entry,
+  common: Common,
+): RemoteServerConfig | undefined {
+  const { key, value: written } = entry.url! // checkServerShape: a server without command has a url
+  const path = pathOf(...at.keys, key)
+  const rawUrl = secrets.expand(path, written, 'secret', true)
+  const headers = resolveMap(secrets, [...at.keys, 'headers'], s.headers)
+  if (rawUrl === undefined) return undefined
+  // Say the URL only when it is written in the file, not when a variable gave it or a part of it.
+  const url = httpUrl(problems, path, rawUrl, rawUrl === written ? rawUrl : undefined)
+  if (!headers || url === undefined) return undefined
+  return {
+    ...common,
+    transport: entry.type === 'sse' ? 'sse' : 'http',
+    explicit: entry.type !== undefined,
+    url,
+    headers,
+  }
 }
 
 /** Resolves each value of a headers/env map; `literal` says whether a written value is a secret. */
 function resolveMap(
   secrets: Secrets,
-  path: string,
+  keys: string[],
   map: Record<string, string> | undefined,
   literal: (key: string) => 'secret' | 'plain' = () => 'secret',
 ): Record<string, string> | undefined {
@@ -142,7 +303,7 @@ function resolveMap(
   const result: [string, string][] = []
   let ok = true
   for (const [key, value] of Object.entries(map ?? {})) {
-    const resolved = secrets.resolve(`${path}.${key}`, value, literal(key))
+    const resolved = secrets.expand(pathOf(...keys, key), value, literal(key), true)
     if (resolved === undefined) ok = false
     else result.push([key, resolved])
   }

@@ -1,8 +1,10 @@
-// The two files as sources: where they are, reading them, and parsing them into plain values.
+// The two files as sources: where they are, reading them, and parsing them into plain values; and
+// the dotenv files servers name (`envFile`), read with the same care.
 // A syntax error is said with its line and column, never with the text around it (it may hold a
 // secret).
 import { open } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
+import { parseEnv } from 'node:util'
 import YAML from 'yaml'
 import { isObject } from '../util/values.js'
 import type { Problems } from './problems.js'
@@ -33,22 +35,49 @@ export async function readSource(
   file: string,
   override: string,
 ): Promise<string | undefined> {
+  return readText(problems, file, basename(file), file, ` (give its path with ${override})`)
+}
+
+/**
+ * A dotenv file a server entry names (`envFile`), as its entries; undefined (and a problem at
+ * `path`) when it cannot be read. `shown` is how a problem names the file: the path as written when
+ * it came from a variable, whose value is a secret. Read with the limits of a configuration file;
+ * parsed by Node's own dotenv parser (`KEY=value`, quotes, `export`, comments; no `${…}` expansion).
+ */
+export async function readEnvFile(
+  problems: Problems,
+  path: string,
+  file: string,
+  shown: string,
+): Promise<[string, string][] | undefined> {
+  const text = await readText(problems, file, path, shown, '')
+  if (text === undefined) return undefined
+  return Object.entries(parseEnv(text)).filter((e): e is [string, string] => e[1] !== undefined)
+}
+
+async function readText(
+  problems: Problems,
+  file: string,
+  path: string,
+  shown: string,
+  hint: string,
+): Promise<string | undefined> {
   let bytes: Buffer
   try {
     bytes = await readBounded(file, MAX_CONFIG_BYTES)
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException
     problems.add(
-      basename(file),
+      path,
       code === 'ENOENT'
-        ? `file not found: ${file} (give its path with ${override})`
-        : `cannot be read: ${message}`,
+        ? `file not found: ${shown}${hint}`
+        : `cannot be read: ${message.replaceAll(file, shown)}`,
     )
     return undefined
   }
   if (bytes.length > MAX_CONFIG_BYTES) {
     problems.add(
-      basename(file),
+      path,
       `is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB), the most a configuration file may be`,
     )
     return undefined
@@ -57,12 +86,12 @@ export async function readSource(
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
-    problems.add(basename(file), 'is not UTF-8 text (a binary file?)')
+    problems.add(path, 'is not UTF-8 text (a binary file?)')
     return undefined
   }
   const nul = text.indexOf('\0')
   if (nul >= 0) {
-    problems.add(basename(file), `is not text: it holds a NUL byte (line ${lineCol(text, nul).line})`)
+    problems.add(path, `is not text: it holds a NUL byte (line ${lineCol(text, nul).line})`)
     return undefined
   }
   return text

@@ -31,28 +31,34 @@ export interface ProviderConfig {
 export type StoreConfig =
   { type: 'memory' } | { type: 'jsonl'; path: string; fsync: boolean } | { type: 'postgres'; url: string }
 
-export interface StdioServerConfig {
+/** What every server has, whatever its transport. */
+interface ServerCommon {
+  /** The tools' namespace (SERVER__TOOL), and the key of PlatformConfig.servers. */
   name: string
+  /** The name as servers_config.json writes it, when that is not usable as a namespace (see server-names.ts). */
+  configured_name?: string
+  tool_timeout?: number
+  tools?: { allow?: string[]; deny?: string[] }
+  /** Tools that never ask for approval (`auto_approve`, Cline's `autoApprove`, Roo Code's `alwaysAllow`). */
+  auto_approve?: string[]
+}
+
+export interface StdioServerConfig extends ServerCommon {
   transport: 'stdio'
   command: string
   args: string[]
-  /** Only the server's own `env` entries (resolved); the parent environment is added at spawn. */
+  /** The server's own `env` entries and those of its `envFile` (resolved); the parent environment is added at spawn. */
   env: Record<string, string>
   /** Absolute. */
   cwd?: string
-  tool_timeout?: number
-  tools?: { allow?: string[]; deny?: string[] }
 }
 
-export interface RemoteServerConfig {
-  name: string
+export interface RemoteServerConfig extends ServerCommon {
   transport: 'http' | 'sse'
   /** Whether `type` said so explicitly (no fallback to the other transport then). */
   explicit: boolean
   url: string
   headers: Record<string, string>
-  tool_timeout?: number
-  tools?: { allow?: string[]; deny?: string[] }
 }
 
 export type ServerConfig = StdioServerConfig | RemoteServerConfig
@@ -71,7 +77,7 @@ export interface PlatformConfig {
   /** `LOG_LEVEL` already applied. */
   logging: ConfigFile['logging']
   auth?: { api_keys: { name: string; key: string }[] }
-  /** Enabled servers only, by name. */
+  /** Enabled servers only, by namespace (ServerConfig.name). */
   servers: Record<string, ServerConfig>
   debug_tokens: boolean
   /** Absolute paths of the files this came from. */

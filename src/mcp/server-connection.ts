@@ -105,6 +105,9 @@ export class ServerConnection {
   status(): ServerStatus {
     const status: ServerStatus = {
       name: this.name,
+      ...(this.#config.configured_name === undefined
+        ? {}
+        : { configured_name: this.#config.configured_name }),
       transport: this.#session?.kind ?? this.#config.transport,
       state: this.#state,
       ...this.#counts(),

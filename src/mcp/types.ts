@@ -16,7 +16,10 @@ import type {
 export type ServerState = 'connecting' | 'starting' | 'ready' | 'failed' | 'closed'
 
 export interface ServerStatus {
+  /** The tools' namespace. */
   name: string
+  /** The name servers_config.json gives, when it differs from the namespace (dots, slashes, long). */
+  configured_name?: string
   transport: 'stdio' | 'http' | 'sse'
   state: ServerState
   /** Why the last attempt failed, or why the server went away (no secrets). */
