@@ -131,7 +131,7 @@ test("the keys other hosts write mean the platform's own", async () => {
   ])
 })
 
-test('${env:VAR}, ${VAR} and ${VAR:-default} inside any string of a server entry; each value a secret', async () => {
+test('${env:VAR}, ${VAR} and ${VAR:-default} inside any string of a server entry; secrets where credentials go', async () => {
   const env = {
     NODE_BIN: '/opt/node/bin/node',
     DATA_DIR: '/srv/data-dir',
@@ -178,14 +178,24 @@ test('${env:VAR}, ${VAR} and ${VAR:-default} inside any string of a server entry
     url: 'https://mcp.internal.example/mcp',
     headers: { Authorization: 'Bearer docs-token-from-env', 'X-Team': 'platform-team' },
   })
-  // Every variable's value is a secret, as an env: value is; so are the remote server's url and
-  // headers as a whole. A default and the literal text around a reference are not.
+  // A variable's value is a secret where credentials go (url, headers, a credential-named env entry,
+  // and whatever `env:` reads), as are the remote server's url and headers as a whole. In the command
+  // line, the folder or an ordinary env entry it is a setting: withheld from every child and cut from
+  // every log it would break servers and logs. A default and the text around a reference are not.
   const secrets = new Set(config.secrets)
-  for (const value of Object.values(env)) assert.ok(secrets.has(value), value)
+  for (const value of [env.GH_TOKEN, env.MCP_HOST, env.DOCS_TOKEN, env.TEAM])
+    assert.ok(secrets.has(value), value)
   for (const value of ['https://mcp.internal.example/mcp', 'Bearer docs-token-from-env']) {
     assert.ok(secrets.has(value), value)
   }
-  for (const value of ['fallback-value', 'as written', 'mode-verbose-flag', '--log=verbose-flag']) {
+  for (const value of [
+    env.NODE_BIN,
+    env.DATA_DIR,
+    env.FLAG,
+    'fallback-value',
+    'as written',
+    'mode-verbose-flag',
+  ]) {
     assert.ok(!secrets.has(value), value)
   }
 })

@@ -110,10 +110,14 @@ export class Secrets {
 
   /**
    * A string of a server entry with each `${env:NAME}`, `${NAME}` and `${NAME:-default}` replaced by
-   * the variable's value (a secret, as an `env:` value is); an unset or empty variable without a
-   * default is a problem naming the field and the variable. With `whole`, a value that is all
-   * `env:NAME` is resolved as resolve() does (the fields that took `env:` before: url, headers, env).
-   * `literal` says whether the result is a secret (see resolve()).
+   * the variable's value; an unset or empty variable without a default is a problem naming the
+   * field and the variable. With `whole`, a value that is all `env:NAME` is resolved as resolve()
+   * does (the fields that took `env:` before: url, headers, env). `literal` says whether the result
+   * and the variables' values in it are secrets: in a url, a header or a credential-named env entry
+   * they are; in a command line, a folder or an ordinary env entry (`PATH`, `HOME`) they are not, as
+   * every local user sees a process's command line anyway, and a secret is also withheld from every
+   * stdio child's environment and cut from every log line, which would break servers (no `HOME`)
+   * and logs (every path redacted) for nothing.
    */
   expand(
     path: string,
@@ -124,7 +128,7 @@ export class Secrets {
     if (whole && ENV_REF.test(value)) return this.resolve(path, value, literal)
     let ok = true
     const expanded = value.replace(PLACEHOLDER, (written, inner: string) => {
-      const resolved = this.#placeholder(path, written, inner)
+      const resolved = this.#placeholder(path, written, inner, literal)
       if (resolved === undefined) ok = false
       return resolved ?? ''
     })
@@ -134,7 +138,12 @@ export class Secrets {
   }
 
   /** The value of one `${…}`, or undefined and a problem. */
-  #placeholder(path: string, written: string, inner: string): string | undefined {
+  #placeholder(
+    path: string,
+    written: string,
+    inner: string,
+    literal: 'secret' | 'plain',
+  ): string | undefined {
     const form = PLACEHOLDER_FORMS.exec(inner)?.groups ?? {}
     const name = form.env ?? form.name ?? ''
     if (!ENV_NAME.test(name)) {
@@ -156,7 +165,7 @@ export class Secrets {
       this.#problems.add(path, `environment variable ${name} is not set or is empty${vsCode}`)
       return undefined
     }
-    this.#keep(resolved)
+    if (literal === 'secret') this.#keep(resolved)
     return resolved
   }
 

@@ -222,8 +222,7 @@ async function stdioServer(
   written: string,
   common: Common,
 ): Promise<StdioServerConfig | undefined> {
-  // Where the command, its arguments and folder come from a variable, the value is a secret; as
-  // written they are ordinary settings.
+  // The command, its arguments and folder are ordinary settings, variables in them too (expand()).
   const command = secrets.expand(pathOf(...at.keys, 'command'), written, 'plain')
   const args = (s.args ?? []).map((arg, i) => secrets.expand(pathOf(...at.keys, 'args', i), arg, 'plain'))
   const cwd = s.cwd === undefined ? undefined : secrets.expand(pathOf(...at.keys, 'cwd'), s.cwd, 'plain')
