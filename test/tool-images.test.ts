@@ -245,15 +245,25 @@ describe('tool results: binary data described, images kept apart', () => {
 
   test('prose and identifiers are not taken for base64', () => {
     const prose = 'word '.repeat(100)
+    const letters = 'x'.repeat(1000)
+    const token = `tok_${'Ab9'.repeat(100)}`
     const list = 'alpha\nbeta\ngamma\n'.repeat(30)
     const path = `/usr/local/${'segment/'.repeat(40)}file.txt`
     const outcome = toolOutcome({ content: [{ type: 'text', text: prose }], structuredContent: { path } })
     assert.equal(outcome.content, prose)
     assert.equal(toolOutcome({ content: [{ type: 'text', text: list }] }).content, list)
+    assert.equal(
+      toolOutcome({ content: [{ type: 'text', text: token }] }).content,
+      token,
+      'a token a tool returns',
+    )
+    assert.deepEqual(JSON.parse(toolOutcome({ content: [], structuredContent: { letters } }).content), {
+      letters,
+    })
     assert.deepEqual(JSON.parse(toolOutcome({ content: [], structuredContent: { path } }).content), { path })
   })
 
-  test('a text block that is a data: URL or all base64 is described', () => {
+  test('data: URLs in text are described, and a text block that is base64 of a known file type', () => {
     const outcome = toolOutcome({
       content: [
         { type: 'text', text: `Logo: data:image/png;base64,${TINY}.` },

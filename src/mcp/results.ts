@@ -95,9 +95,13 @@ const BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2})$/
 /** `data:[type][;param=value…];base64,DATA`; the data's characters of both base64 alphabets. */
 const DATA_URL = /data:([\w.+-]+\/[\w.+-]+)?((?:;[\w.+-]+=[^;,\s"]*)*);base64,([A-Za-z0-9+/_-]*={0,2})/g
 
-/** A text with each base64 data: URL in it described; a text that is all base64, described whole. */
-function textWithoutBinary(text: string): string {
-  const whole = base64String(text.trim())
+/**
+ * A text with each base64 data: URL in it described. A text that is all base64 is described whole
+ * when it is a value of structured content, or when its bytes are a known file type; a text
+ * block's other base64 may be what the tool means to say (a token, a key), so it stays.
+ */
+function textWithoutBinary(text: string, structured = false): string {
+  const whole = base64String(text.trim(), structured)
   if (whole !== undefined) return whole
   return text.includes('data:') ? text.replace(DATA_URL, (url) => describeDataUrl(url)) : text
 }
@@ -107,7 +111,7 @@ function textWithoutBinary(text: string): string {
  * base64, and each base64 data: URL within a string. Keys are kept: they say what the data was.
  */
 function withoutBinary(value: unknown): unknown {
-  if (typeof value === 'string') return textWithoutBinary(value)
+  if (typeof value === 'string') return textWithoutBinary(value, true)
   if (Array.isArray(value)) return value.map(withoutBinary)
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutBinary(v)]))
@@ -115,13 +119,23 @@ function withoutBinary(value: unknown): unknown {
   return value
 }
 
-/** The description of a string that is base64 as a whole (long enough to be data); else undefined. */
-function base64String(value: string): string | undefined {
+/**
+ * The description of a string that is base64 data as a whole, else undefined: long enough, of the
+ * base64 alphabet, and either a known file type or (`mixed`) of mixed letters and digits, as
+ * encoded bytes are; one letter repeated, or lowercase words run together, are text.
+ */
+function base64String(value: string, mixed: boolean): string | undefined {
   if (value.length < BINARY_MIN_CHARS) return undefined
   const data = unwrapped(value)
   if (data === undefined || data.length < BINARY_MIN_CHARS || !BASE64.test(data)) return undefined
   const type = sniffBase64Image(data)?.mime_type ?? sniffOther(data)
+  if (!type && !(mixed && classes(data) >= 2)) return undefined
   return `[binary data${type ? ` (${type})` : ''}, ${base64Bytes(data)} bytes, not shown]`
+}
+
+/** How many of uppercase, lowercase and digits the string holds. */
+function classes(data: string): number {
+  return Number(/[A-Z]/.test(data)) + Number(/[a-z]/.test(data)) + Number(/\d/.test(data))
 }
 
 /**
