@@ -37,7 +37,10 @@ function attr(value: string): string {
  * prompt's messages first; none for events that are not said (meta).
  */
 export function messagesOf(
-  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id'> & { attachments?: Attachments },
+  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id'> & {
+    attachments?: Attachments
+    status?: ChatEvent['status']
+  },
 ): LlmMessage[] {
   switch (event.type) {
     case 'user_message':
@@ -47,7 +50,14 @@ export function messagesOf(
     case 'tool_call':
       return [{ role: 'assistant', content: event.content, tool_calls: event.tool_calls ?? [] }]
     case 'tool_result':
-      return [{ role: 'tool', tool_call_id: event.tool_call_id ?? '', content: event.content }]
+      return [
+        {
+          role: 'tool',
+          tool_call_id: event.tool_call_id ?? '',
+          content: event.content,
+          ...(event.status === 'error' ? { is_error: true } : {}),
+        },
+      ]
     default:
       return []
   }

@@ -317,7 +317,15 @@ export class Turn {
       type: 'tool_result',
       data: { id: call.id, name: call.name, is_error: outcome.is_error, content: outcome.content },
     })
-    return { role: 'tool', tool_call_id: call.id, content: outcome.content }
+    // The images go to the LLM within this turn only; the stored event keeps their description
+    // (docs/mcp.md, "Images"), so the store never holds the bytes and later turns read the text.
+    return {
+      role: 'tool',
+      tool_call_id: call.id,
+      content: outcome.content,
+      ...(outcome.is_error ? { is_error: true } : {}),
+      ...(outcome.images?.length ? { images: outcome.images } : {}),
+    }
   }
 
   async #callLlm(messages: LlmMessage[], tools: ToolSpec[]): Promise<Reply> {

@@ -7,7 +7,18 @@ import { errors, withData } from '../errors.js'
 import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
 import { readBody, sseData } from './body.js'
 import { anthropicInputSchema } from './tool-schema.js'
-import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
+import type {
+  FinishReason,
+  ImagePart,
+  LlmEvent,
+  LlmMessage,
+  LlmProvider,
+  LlmRequest,
+  ToolCall,
+  Usage,
+} from './types.js'
+import { ANTHROPIC_IMAGE_LIMITS, imagesToSend, takesImages } from './vision.js'
+import type { ImageType } from '../util/image.js'
 import { isObject } from '../util/values.js'
 
 /** The API version this wire is written against; Anthropic keeps old versions' behaviour stable. */
@@ -45,10 +56,19 @@ interface WireEvent {
   error?: unknown
 }
 
+type TextBlock = { type: 'text'; text: string }
+/** Only base64 sources: the images come from tool results, not from URLs. */
+type ImageBlock = { type: 'image'; source: { type: 'base64'; media_type: ImageType; data: string } }
 type ContentBlock =
-  | { type: 'text'; text: string }
+  | TextBlock
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
-  | { type: 'tool_result'; tool_use_id: string; content?: string }
+  | {
+      type: 'tool_result'
+      tool_use_id: string
+      /** A string, or text and image blocks when the model is sent the tool's images. */
+      content?: string | (TextBlock | ImageBlock)[]
+      is_error?: boolean
+    }
 
 interface AnthropicMessage {
   role: 'user' | 'assistant'
@@ -93,7 +113,7 @@ export class AnthropicProvider implements LlmProvider {
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
     const p = this.#provider
-    const { system, messages } = toAnthropicMessages(request.messages)
+    const { system, messages } = toAnthropicMessages(request.messages, takesImages(p, model))
     const body: Record<string, unknown> = { model, max_tokens: p.max_tokens }
     if (system) body.system = system
     body.messages = messages
@@ -275,10 +295,15 @@ function toToolCall(call: PendingCall, index: number): ToolCall {
 
 /**
  * Our messages as Anthropic's: system messages become the top-level `system`, tool calls
- * `tool_use` blocks of the assistant, tool results `tool_result` blocks of a user message, and
- * consecutive messages of one role a single message, since the roles must alternate.
+ * `tool_use` blocks of the assistant, tool results `tool_result` blocks of a user message (with
+ * their images as image blocks when the model takes images, and `is_error` when the tool failed),
+ * and consecutive messages of one role a single message, since the roles must alternate.
  */
-function toAnthropicMessages(messages: LlmMessage[]): { system: string; messages: AnthropicMessage[] } {
+function toAnthropicMessages(
+  messages: LlmMessage[],
+  vision = false,
+): { system: string; messages: AnthropicMessage[] } {
+  const images = imagesToSend(messages, vision ? ANTHROPIC_IMAGE_LIMITS : undefined)
   const system: string[] = []
   const out: AnthropicMessage[] = []
   const push = (role: AnthropicMessage['role'], blocks: ContentBlock[]): void => {
@@ -294,10 +319,7 @@ function toAnthropicMessages(messages: LlmMessage[]): { system: string; messages
     } else if (m.role === 'user') {
       push('user', textBlocks(m.content))
     } else if (m.role === 'tool') {
-      // An empty `content` is refused where an absent one is not.
-      push('user', [
-        { type: 'tool_result', tool_use_id: m.tool_call_id, ...(m.content ? { content: m.content } : {}) },
-      ])
+      push('user', [toolResult(m, images)])
     } else {
       const calls = (m.tool_calls ?? []).map((c): ContentBlock => ({
         type: 'tool_use',
@@ -311,8 +333,28 @@ function toAnthropicMessages(messages: LlmMessage[]): { system: string; messages
   return { system: system.join('\n\n'), messages: out }
 }
 
+function toolResult(m: Extract<LlmMessage, { role: 'tool' }>, images: Set<ImagePart>): ContentBlock {
+  const shown = (m.images ?? []).filter((image) => images.has(image))
+  const content = shown.length
+    ? [
+        ...textBlocks(m.content),
+        ...shown.map((image): ImageBlock => ({
+          type: 'image',
+          source: { type: 'base64', media_type: image.mime_type, data: image.data },
+        })),
+      ]
+    : m.content
+  return {
+    type: 'tool_result',
+    tool_use_id: m.tool_call_id,
+    // An empty `content` is refused where an absent one is not.
+    ...(content.length ? { content } : {}),
+    ...(m.is_error ? { is_error: true } : {}),
+  }
+}
+
 /** Anthropic refuses empty and whitespace-only text blocks. */
-function textBlocks(text: string): ContentBlock[] {
+function textBlocks(text: string): TextBlock[] {
   return text.trim() ? [{ type: 'text', text }] : []
 }
 

@@ -6,7 +6,17 @@ import { errors, withData } from '../errors.js'
 import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
 import { readBody, sseData } from './body.js'
 import { openAiParameters } from './tool-schema.js'
-import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
+import type {
+  FinishReason,
+  ImagePart,
+  LlmEvent,
+  LlmMessage,
+  LlmProvider,
+  LlmRequest,
+  ToolCall,
+  Usage,
+} from './types.js'
+import { imagesToSend, openAiWireLimits, takesImages, type ImageLimits } from './vision.js'
 
 /** The parts of a `chat.completion.chunk` (or a `chat.completion`) this wire reads. */
 interface WireToolCall {
@@ -66,7 +76,7 @@ export class OpenAiProvider implements LlmProvider {
     const p = this.#provider
     const body: Record<string, unknown> = {
       model,
-      messages: request.messages.map(toWireMessage),
+      messages: toWireMessages(request.messages, takesImages(p, model) ? openAiWireLimits(p) : undefined),
       temperature: p.temperature,
       top_p: p.top_p,
       max_tokens: p.max_tokens,
@@ -186,6 +196,45 @@ class ReplyState {
     if (this.usage) done.usage = this.usage
     yield done
   }
+}
+
+/**
+ * Our messages as chat completions'. A tool message holds text only ("Image URLs are only allowed
+ * for messages with role 'user'"), so the images of a run of tool results go in one user message
+ * right after the run, as image_url parts with data: URLs, each group named by its call; the tool
+ * messages themselves describe the images, which is all a model without vision gets.
+ */
+function toWireMessages(messages: LlmMessage[], limits: ImageLimits | undefined): Record<string, unknown>[] {
+  const send = imagesToSend(messages, limits)
+  const out: Record<string, unknown>[] = []
+  let parts: Record<string, unknown>[] = []
+  const flush = (): void => {
+    if (parts.length) out.push({ role: 'user', content: parts })
+    parts = []
+  }
+  for (const m of messages) {
+    if (m.role !== 'tool') flush()
+    out.push(toWireMessage(m))
+    if (m.role === 'tool') parts.push(...imageParts(m, send))
+  }
+  flush()
+  return out
+}
+
+function imageParts(
+  m: Extract<LlmMessage, { role: 'tool' }>,
+  send: Set<ImagePart>,
+): Record<string, unknown>[] {
+  const shown = (m.images ?? []).filter((image) => send.has(image))
+  if (!shown.length) return []
+  const noun = shown.length === 1 ? 'The image' : `The ${shown.length} images`
+  return [
+    { type: 'text', text: `${noun} of the tool result ${m.tool_call_id}:` },
+    ...shown.map((image) => ({
+      type: 'image_url',
+      image_url: { url: `data:${image.mime_type};base64,${image.data}` },
+    })),
+  ]
 }
 
 function toWireMessage(m: LlmMessage): Record<string, unknown> {

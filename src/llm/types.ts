@@ -1,6 +1,8 @@
 // The provider-neutral shape of an LLM call. Each wire (openai, anthropic) is one file that turns
 // an LlmRequest into its HTTP request and its reply back into LlmEvents.
 
+import type { ImageType } from '../util/image.js'
+
 export interface ToolCall {
   /** The provider's id for this call (`call_…`, `toolu_…`), echoed back with the result. */
   id: string
@@ -14,7 +16,29 @@ export type LlmMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string }
   | { role: 'assistant'; content: string; tool_calls?: ToolCall[] }
-  | { role: 'tool'; tool_call_id: string; content: string }
+  | {
+      role: 'tool'
+      tool_call_id: string
+      /** The result as text; images are described in it too, so a model without vision reads it alone. */
+      content: string
+      /** The tool failed (Anthropic's `is_error`). */
+      is_error?: boolean
+      /** Images the tool returned, for a model that takes them (vision.ts); only within their turn. */
+      images?: ImagePart[]
+    }
+
+/** An image as a tool returned it, checked to be what its bytes say (src/util/image.ts). */
+export interface ImagePart {
+  /** Read from the bytes, not taken from the tool: providers refuse a type that does not match. */
+  mime_type: ImageType
+  /** Base64, without line breaks. */
+  data: string
+  /** Decoded size. */
+  bytes: number
+  /** Pixels, when the header tells. */
+  width?: number
+  height?: number
+}
 
 export interface ToolSpec {
   name: string

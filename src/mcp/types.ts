@@ -8,6 +8,7 @@ import type {
   Resource,
   ResourceTemplate,
 } from '@modelcontextprotocol/sdk/types.js'
+import type { ImageType } from '../util/image.js'
 
 /**
  * `starting`: a stdio child still running after connection_timeout without having answered yet
@@ -66,9 +67,25 @@ export interface ToolProgress {
 }
 
 export interface ToolOutcome {
-  /** The text the LLM gets as the tool's result. */
+  /** The text the LLM gets as the tool's result (binary content described, never inlined). */
   content: string
   is_error: boolean
+  /**
+   * The image blocks of the result whose bytes are an image every provider accepts (PNG, JPEG,
+   * GIF, WebP), for a model that takes images; `content` describes them as well.
+   */
+  images?: ToolImage[]
+}
+
+export interface ToolImage {
+  /** Read from the bytes (the tool's own `mimeType` may be wrong). */
+  mime_type: ImageType
+  /** Base64, without line breaks. */
+  data: string
+  /** Decoded size. */
+  bytes: number
+  width?: number
+  height?: number
 }
 
 export interface ToolCallOptions {

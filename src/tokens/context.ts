@@ -12,6 +12,10 @@
 // likely refers to, and the model would answer confidently without it; an over-full context, by
 // contrast, is loud (the provider refuses it) and usually still fits, because `max_tokens` is the
 // platform's budget, not the model's window, and `reserve_tokens` leaves room besides.
+//
+// History holds no image: a stored tool result keeps the description of its images, which go to
+// the LLM only within the turn that produced them (docs/mcp.md, "Images"). Within that turn an
+// image counts at an estimate from its pixels (counter.ts, `countMessage`), never by its base64.
 import { errors, withData } from '../errors.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
 import { countMessage, countTools, MESSAGE_OVERHEAD, REPLY_PRIMING } from './counter.js'

@@ -3,6 +3,7 @@
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken'
 import { openAiParameters } from '../llm/tool-schema.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
+import { imageTokens } from '../llm/vision.js'
 
 // Chat formats wrap each message in framing tokens. OpenAI's cookbook counts 3 per message
 // (`<|start|>`, `<|message|>`, `<|end|>`) plus the role, which is one token for every role in
@@ -136,7 +137,8 @@ function isLowSurrogate(c: number): boolean {
 
 /**
  * Tokens one message takes in a request: its content, the names and arguments of its tool calls,
- * and MESSAGE_OVERHEAD. This is the count stored with the message's event.
+ * a tool result's images at their estimate (vision.ts, `imageTokens`), and MESSAGE_OVERHEAD. This
+ * is the count stored with the message's event.
  */
 export function countMessage(message: LlmMessage, model: string): number {
   let total = MESSAGE_OVERHEAD + countTokens(message.content, model)
@@ -145,6 +147,8 @@ export function countMessage(message: LlmMessage, model: string): number {
       total += countTokens(call.name, model) + countTokens(call.arguments, model)
     }
   }
+  // An image costs what the model makes of its pixels, not the length of its base64.
+  if (message.role === 'tool') for (const image of message.images ?? []) total += imageTokens(image)
   return total
 }
 

@@ -38,6 +38,8 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>
 
   body: any
+  /** The body as it came, before parsing: what a test asserts is never sent at all. */
+  raw: string
   /** Date.now() when the request's headers arrived. */
   receivedAt: number
 }
@@ -197,7 +199,7 @@ async function record(req: IncomingMessage, receivedAt: number): Promise<Recorde
   } catch {
     // Not JSON: keep the raw text so a test can still look at it.
   }
-  return { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, receivedAt }
+  return { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, raw: text, receivedAt }
 }
 
 /** Reads a provider stream of test/fixtures/llm (copies of the team's shared/fixtures/llm). */
