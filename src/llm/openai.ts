@@ -5,6 +5,7 @@ import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
 import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
 import { readBody, sseData } from './body.js'
+import { requestFields, resentReasoning, sendsReasoningContent } from './models.js'
 import { openAiParameters } from './tool-schema.js'
 import type { FinishReason, LlmEvent, LlmMessage, LlmProvider, LlmRequest, ToolCall, Usage } from './types.js'
 
@@ -14,9 +15,19 @@ interface WireToolCall {
   id?: string
   function?: { name?: string; arguments?: unknown }
 }
+/**
+ * Reasoning comes as `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Groq,
+ * Ollama), in a delta as in a whole message.
+ */
+interface WireMessage {
+  content?: string | null
+  reasoning_content?: unknown
+  reasoning?: unknown
+  tool_calls?: WireToolCall[]
+}
 interface WireChoice {
-  delta?: { content?: string | null; tool_calls?: WireToolCall[] }
-  message?: { content?: string | null; tool_calls?: WireToolCall[] }
+  delta?: WireMessage
+  message?: WireMessage
   finish_reason?: string | null
 }
 interface WireReply {
@@ -64,12 +75,12 @@ export class OpenAiProvider implements LlmProvider {
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
     const p = this.#provider
+    const echo = sendsReasoningContent(p.name)
     const body: Record<string, unknown> = {
       model,
-      messages: request.messages.map(toWireMessage),
-      temperature: p.temperature,
-      top_p: p.top_p,
-      max_tokens: p.max_tokens,
+      messages: request.messages.map((m) => toWireMessage(m, echo)),
+      // The reply limit in the field this provider expects, and only the settings the model takes.
+      ...requestFields(p, model).fields,
     }
     if (request.tools?.length) {
       body.tools = request.tools.map((t) => ({
@@ -90,7 +101,8 @@ export class OpenAiProvider implements LlmProvider {
         finished = true
         break
       }
-      const text = reply.add(parseEvent(data))
+      const { reasoning, text } = reply.add(parseEvent(data))
+      if (reasoning) yield { type: 'reasoning', text: reasoning }
       if (text) yield { type: 'text', text }
     }
     // Some servers end without [DONE]: the finish reason says the answer is whole.
@@ -114,6 +126,8 @@ export class OpenAiProvider implements LlmProvider {
     if (!choice?.message) throw new errors.LLM_BAD_RESPONSE('the reply has no choices')
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
     reply.add({ model: json.model, usage: json.usage, x_groq: json.x_groq })
+    const reasoning = reply.addReasoning(choice.message)
+    if (reasoning) yield { type: 'reasoning', text: reasoning }
     const content = choice.message.content
     if (typeof content === 'string' && content) yield { type: 'text', text: content }
     reply.addToolCalls(choice.message.tool_calls)
@@ -127,14 +141,16 @@ class ReplyState {
   finish: string | undefined
   usage: Usage | undefined
   readonly #calls = new Map<number, ToolCall>()
+  /** What came as `reasoning_content`: given back so by the servers that need it (see toWireMessage). */
+  #reasoningContent = ''
 
   constructor(
     public model: string,
     readonly redact: (text: string) => string,
   ) {}
 
-  /** Takes in one chunk; returns its text delta, if any. */
-  add(chunk: WireReply): string | undefined {
+  /** Takes in one chunk; returns its reasoning and text deltas, if any. */
+  add(chunk: WireReply): { reasoning?: string; text?: string } {
     if (chunk.error !== undefined) {
       const e = chunk.error as { type?: unknown; code?: unknown }
       const message = this.redact(errorMessage(chunk.error) ?? 'unknown error')
@@ -146,11 +162,27 @@ class ReplyState {
     if (typeof chunk.model === 'string' && chunk.model) this.model = chunk.model
     this.usage = toUsage(chunk.usage) ?? toUsage(chunk.x_groq?.usage) ?? this.usage
     const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined
-    if (!choice) return undefined
+    if (!choice) return {}
     this.addToolCalls(choice.delta?.tool_calls)
     if (choice.finish_reason) this.finish = choice.finish_reason
     const content = choice.delta?.content
-    return typeof content === 'string' && content ? content : undefined
+    return {
+      reasoning: choice.delta ? this.addReasoning(choice.delta) : undefined,
+      text: typeof content === 'string' && content ? content : undefined,
+    }
+  }
+
+  /**
+   * The reasoning of a delta or a message. A server that sends both fields sends the same text in
+   * each (vLLM kept `reasoning_content` when it named it `reasoning`): one is taken.
+   */
+  addReasoning(message: WireMessage): string | undefined {
+    const { reasoning_content: content, reasoning } = message
+    if (typeof content === 'string' && content) {
+      this.#reasoningContent += content
+      return content
+    }
+    return typeof reasoning === 'string' && reasoning ? reasoning : undefined
   }
 
   /** Fragments are keyed by `index`: id and name come with the first, arguments are concatenated. */
@@ -174,6 +206,9 @@ class ReplyState {
   }
 
   *end(): Generator<LlmEvent> {
+    if (this.#reasoningContent) {
+      yield { type: 'reasoning_part', part: { type: 'reasoning_content', text: this.#reasoningContent } }
+    }
     const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
     for (const [index, call] of calls) {
       if (!call.name) throw new errors.LLM_BAD_RESPONSE(`tool call ${index} has no name`)
@@ -188,10 +223,14 @@ class ReplyState {
   }
 }
 
-function toWireMessage(m: LlmMessage): Record<string, unknown> {
+/**
+ * `echoReasoning`: an assistant message's tool calls go with the `reasoning_content` they came with
+ * (DeepSeek refuses them without it; see sendsReasoningContent).
+ */
+function toWireMessage(m: LlmMessage, echoReasoning: boolean): Record<string, unknown> {
   if (m.role === 'tool') return { role: 'tool', tool_call_id: m.tool_call_id, content: m.content }
   if (m.role === 'assistant' && m.tool_calls?.length) {
-    return {
+    const message: Record<string, unknown> = {
       role: 'assistant',
       content: m.content || null,
       tool_calls: m.tool_calls.map((c) => ({
@@ -200,6 +239,9 @@ function toWireMessage(m: LlmMessage): Record<string, unknown> {
         function: { name: c.name, arguments: c.arguments },
       })),
     }
+    const reasoning = echoReasoning ? resentReasoning(m.reasoning) : ''
+    if (reasoning) message.reasoning_content = reasoning
+    return message
   }
   return { role: m.role, content: m.content }
 }

@@ -1,6 +1,7 @@
 // Token counts with tiktoken (WASM). One encoder per encoding per process, created on first use
 // and reused: creating one costs milliseconds and megabytes.
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken'
+import { resentReasoning } from '../llm/models.js'
 import { openAiParameters } from '../llm/tool-schema.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
 
@@ -136,7 +137,8 @@ function isLowSurrogate(c: number): boolean {
 
 /**
  * Tokens one message takes in a request: its content, the names and arguments of its tool calls,
- * and MESSAGE_OVERHEAD. This is the count stored with the message's event.
+ * the reasoning later requests carry again (resentReasoning), and MESSAGE_OVERHEAD. This is the
+ * count stored with the message's event.
  */
 export function countMessage(message: LlmMessage, model: string): number {
   let total = MESSAGE_OVERHEAD + countTokens(message.content, model)
@@ -144,6 +146,8 @@ export function countMessage(message: LlmMessage, model: string): number {
     for (const call of message.tool_calls ?? []) {
       total += countTokens(call.name, model) + countTokens(call.arguments, model)
     }
+    const reasoning = resentReasoning(message.reasoning)
+    if (reasoning) total += countTokens(reasoning, model)
   }
   return total
 }
