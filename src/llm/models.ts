@@ -61,10 +61,7 @@ export function sendsReasoningContent(providerName: string): boolean {
  * so it is not part of a later turn's context.
  */
 export function resentReasoning(parts: ReasoningPart[] | undefined): string {
-  return (parts ?? [])
-    .filter((p) => p.type === 'reasoning_content')
-    .map((p) => (p.type === 'reasoning_content' ? p.text : ''))
-    .join('')
+  return (parts ?? []).map((p) => (p.type === 'reasoning_content' ? p.text : '')).join('')
 }
 
 // ---- the openai wire ----
@@ -149,7 +146,7 @@ interface OpenAiModel {
  * (their default effort is `none`), and take temperature and top_p only then; `-chat` models and
  * the earlier gpt models do not reason and refuse reasoning_effort.
  */
-export function openAiModel(model: string, effort?: string): OpenAiModel | undefined {
+function openAiModel(model: string, effort?: string): OpenAiModel | undefined {
   const id = baseName(model)
   if (/^o\d+(-|$)/.test(id)) return { sampling: false, effort: true, hint: '' }
   const gpt5 = /^gpt-5(?:\.(\d+))?(-[a-z0-9-]+)?$/.exec(id)
@@ -180,7 +177,7 @@ interface ClaudeModel {
   version: number | undefined
 }
 
-export function claudeModel(model: string): ClaudeModel | undefined {
+function claudeModel(model: string): ClaudeModel | undefined {
   const id = baseName(model)
   // claude-opus-4-1-20250805, claude-sonnet-4-5, claude-opus-4.7 (a proxy's spelling), claude-sonnet-5
   const current = /claude-(opus|sonnet|haiku|fable|mythos)(?:-(\d+)(?:[-.](\d{1,2})(?!\d))?)?/.exec(id)
@@ -312,9 +309,11 @@ function isKnown(providerName: string): boolean {
 
 /**
  * A model's own name, without what a proxy or cloud puts around it: `openai/o3` (a router's
- * vendor prefix), `anthropic.claude-opus-4-7` (Bedrock), `claude-opus-4-7@20260416` (Vertex).
+ * vendor prefix), `anthropic.claude-opus-4-7` (Bedrock), `claude-opus-4-7@20260416` (Vertex),
+ * `ft:gpt-4o-mini:org::id` (a fine-tune of OpenAI's: it takes what its base model takes).
  */
 function baseName(model: string): string {
   const last = model.toLowerCase().split('/').pop() ?? ''
-  return last.replace(/^[a-z]+\.(?=claude-)/, '').replace(/@.*$/, '')
+  const own = last.startsWith('ft:') ? (last.split(':')[1] ?? '') : last
+  return own.replace(/^[a-z]+\.(?=claude-)/, '').replace(/@.*$/, '')
 }
