@@ -243,7 +243,7 @@ test('usage: cached prompt tokens count as prompt tokens; the latest output coun
   ])
 })
 
-test('blocks that are not ours (thinking, server tools) and unknown events are skipped', async () => {
+test('thinking is reasoning; blocks that are not ours (server tools) and unknown events are skipped', async () => {
   const frame = (data: Record<string, unknown>): string =>
     `event: ${String(data.type)}\ndata: ${JSON.stringify(data)}\n\n`
   server.reply({
@@ -276,7 +276,9 @@ test('blocks that are not ours (thinking, server tools) and unknown events are s
     ].join(''),
   })
   assert.deepEqual(await collect(chat(provider())), [
+    { type: 'reasoning', text: 'hmm' },
     { type: 'text', text: 'Answer.' },
+    { type: 'reasoning_part', part: { type: 'thinking', thinking: 'hmm', signature: 'sig' } },
     {
       type: 'done',
       finish_reason: 'stop',
@@ -465,8 +467,9 @@ test('the streaming request: endpoint, headers, system, alternating messages wit
       { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_c3', name: 'demo__echo', input: {} }] },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_c3' }] },
     ],
+    // Claude models since Opus 4.1 refuse temperature and top_p together; a name that does not
+    // say which Claude it is gets what every one takes (src/llm/models.ts).
     temperature: 0.2,
-    top_p: 0.9,
     tools: [
       {
         name: 'demo__add',

@@ -29,8 +29,8 @@ test('wrong frames are rejected, each with the schema error that says why', () =
     ['an unknown status', { request_id: 'r1', status: 'done' }, /\/status: "done" is not one of/],
     [
       'a chunk of an unknown type',
-      { request_id: 'r1', status: 'chunk', chunk: { type: 'reasoning', data: 'hm' } },
-      /\/chunk\/type: "reasoning" is not one of text, tool_call, tool_result, progress/,
+      { request_id: 'r1', status: 'chunk', chunk: { type: 'thought', data: 'hm' } },
+      /\/chunk\/type: "thought" is not one of text, reasoning, tool_call, tool_result, progress/,
     ],
     [
       'a tool_result without is_error',

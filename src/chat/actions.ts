@@ -54,7 +54,11 @@ export class ChatActions {
           beforeSeq: before_seq,
         })
         if (!events) throw new errors.CONVERSATION_NOT_FOUND(conversation_id)
-        return { events: events.map(({ instance: _instance, principal: _principal, ...event }) => event) }
+        return {
+          events: events.map(
+            ({ instance: _instance, principal: _principal, reasoning_parts: _parts, ...event }) => event,
+          ),
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
 // Stored events as the messages the LLM sees. One mapping for the turn being built and for the
 // history it is built on, so a conversation reads the same to the LLM now and on every later turn.
-import type { LlmMessage } from '../llm/types.js'
+import type { LlmMessage, ReasoningPart } from '../llm/types.js'
 import type { Attachments, ChatEvent, ResourceAttachment } from '../store/types.js'
 import type { HistoryMessage } from '../tokens/context.js'
 
@@ -37,7 +37,7 @@ function attr(value: string): string {
  * prompt's messages first; none for events that are not said (meta).
  */
 export function messagesOf(
-  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id'> & {
+  event: Pick<ChatEvent, 'type' | 'content' | 'tool_calls' | 'tool_call_id' | 'reasoning_parts'> & {
     attachments?: Attachments
     status?: ChatEvent['status']
   },
@@ -48,7 +48,16 @@ export function messagesOf(
     case 'assistant_message':
       return [{ role: 'assistant', content: event.content }]
     case 'tool_call':
-      return [{ role: 'assistant', content: event.content, tool_calls: event.tool_calls ?? [] }]
+      // Its reasoning goes with it: a wire sends it back where its provider requires it. The text
+      // alone (`reasoning`) is never part of what the LLM is sent again.
+      return [
+        {
+          role: 'assistant',
+          content: event.content,
+          tool_calls: event.tool_calls ?? [],
+          ...reasoningOf(event),
+        },
+      ]
     case 'tool_result':
       return [
         {
@@ -82,7 +91,9 @@ export function toHistory(events: ChatEvent[]): HistoryMessage[] {
       if (calls.length < (event.tool_calls?.length ?? 0)) {
         // Its stored count covers calls that are left out: counted again.
         if (calls.length)
-          history.push({ message: { role: 'assistant', content: event.content, tool_calls: calls } })
+          history.push({
+            message: { role: 'assistant', content: event.content, tool_calls: calls, ...reasoningOf(event) },
+          })
         else if (event.content) history.push({ message: { role: 'assistant', content: event.content } })
         continue
       }
@@ -94,4 +105,8 @@ export function toHistory(events: ChatEvent[]): HistoryMessage[] {
     history.push({ message, tokens: event.token_count, ...(leads.length ? { leads } : {}) })
   }
   return history
+}
+
+function reasoningOf(event: Pick<ChatEvent, 'reasoning_parts'>): { reasoning?: ReasoningPart[] } {
+  return event.reasoning_parts?.length ? { reasoning: event.reasoning_parts } : {}
 }

@@ -58,6 +58,10 @@ function fieldsTable(payload: TObject): string {
  */
 export const SERVER_FRAME_EXAMPLES: [frame: unknown, action: string][] = [
   [{ request_id: 'r1', status: 'processing', metadata: { conversation_id: 'c-…' } }, 'chat'],
+  [
+    { request_id: 'r1', status: 'chunk', chunk: { type: 'reasoning', data: 'The user wants a sum…' } },
+    'chat',
+  ],
   [{ request_id: 'r1', status: 'chunk', chunk: { type: 'text', data: 'Hel' } }, 'chat'],
   [
     {
@@ -335,6 +339,9 @@ ${SERVER_FRAME_EXAMPLES.map(([frame]) => jsonLine(frame)).join('\n')}
   \`complete\`, \`error\` or \`cancelled\`. Nothing is sent for a \`request_id\` after its terminal frame.
 - \`text\` chunks concatenate to the answer; with streaming off each LLM reply comes as one
   \`text\` chunk. Clients ignore chunk types they do not know.
+- \`reasoning\` chunks carry what a reasoning model shows of its thinking (before its answer or
+  its tool calls), as it arrives, one per LLM reply when not streaming; they are not part of the
+  answer. \`get_history\` shows them as the \`reasoning\` of the reply's event.
 - \`tool_call\` is sent when the LLM's call is complete, \`progress\` while an MCP server reports
   progress, \`tool_result\` when the server answered. The calls of one LLM reply run
   concurrently, so their chunks may interleave. A failing tool (invalid arguments, an error

@@ -33,6 +33,17 @@ export const TextChunk = Type.Object(
     description: 'Text of the answer, as the LLM writes it (one chunk per reply when not streaming).',
   },
 )
+export const ReasoningChunk = Type.Object(
+  {
+    type: Type.Literal('reasoning'),
+    data: Type.String({ description: "A piece of the model's reasoning; the pieces concatenate." }),
+  },
+  {
+    ...strict,
+    description:
+      'Reasoning the model shows before its answer or its tool calls (`reasoning` / `reasoning_content` deltas of the openai wire, Anthropic thinking), as it arrives; not part of the answer. Stored with the reply it belongs to (`reasoning` of the event).',
+  },
+)
 export const ToolCallChunk = Type.Object(
   {
     type: Type.Literal('tool_call'),
@@ -87,6 +98,7 @@ export const ProgressChunk = Type.Object(
 /** The body of a `chunk` frame, by its `type`. */
 export const CHUNKS = {
   text: TextChunk,
+  reasoning: ReasoningChunk,
   tool_call: ToolCallChunk,
   tool_result: ToolResultChunk,
   progress: ProgressChunk,
@@ -252,10 +264,11 @@ export const ConversationView = Type.Object(
   },
   { ...strict, title: 'conversation', description: 'A conversation of this principal.' },
 )
-export const EventView = Type.Omit(ChatEventSchema, ['instance', 'principal'], {
+export const EventView = Type.Omit(ChatEventSchema, ['instance', 'principal', 'reasoning_parts'], {
   ...strict,
   title: 'event',
-  description: 'A stored event of the conversation, as stored (without whose and which process).',
+  description:
+    "A stored event of the conversation, as stored (without whose and which process, and without the provider's own form of its reasoning).",
 })
 
 /** What each non-chat action answers: the `result` of its `complete`. */

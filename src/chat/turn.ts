@@ -6,7 +6,15 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { PlatformConfig } from '../config/types.js'
 import { errors } from '../errors.js'
-import type { FinishReason, LlmMessage, LlmProvider, ToolCall, ToolSpec, Usage } from '../llm/types.js'
+import type {
+  FinishReason,
+  LlmMessage,
+  LlmProvider,
+  ReasoningPart,
+  ToolCall,
+  ToolSpec,
+  Usage,
+} from '../llm/types.js'
 import { describeError, type Logger } from '../logging.js'
 import type { McpContent, RegisteredTool, ToolRunner } from '../mcp/types.js'
 import type { ChatEvent, ChatStore, EventFinishReason, NewEvent } from '../store/types.js'
@@ -67,6 +75,10 @@ export type TurnFinish = EventFinishReason
 /** What one LLM call said. */
 interface Reply {
   text: string
+  /** The reasoning text it showed (sent as `reasoning` chunks, stored with its event). */
+  reasoning: string
+  /** Its reasoning as the provider needs it back with the results of its calls. */
+  parts: ReasoningPart[]
   calls: ToolCall[]
   finish: FinishReason
 }
@@ -89,6 +101,8 @@ export class Turn {
   #toolMs = 0
   /** The text of the reply being streamed, kept if the turn is cut short. */
   #partial = ''
+  /** Its reasoning so far, kept with it. */
+  #partialReasoning = ''
   #began = false
   #toolList: { available: RegisteredTool[]; specs: ToolSpec[] } | undefined
 
@@ -182,7 +196,13 @@ export class Turn {
     const answer = await this.#converse(messages, specs, serverOf)
     await store.append([
       {
-        ...this.#event({ type: 'assistant_message', role: 'assistant', content: answer, status: 'complete' }),
+        ...this.#event({
+          type: 'assistant_message',
+          role: 'assistant',
+          content: answer.text,
+          status: 'complete',
+          ...(answer.reasoning ? { reasoning: answer.reasoning } : {}),
+        }),
         model: this.model,
         usage: this.usage,
         finish_reason: this.finish,
@@ -209,8 +229,15 @@ export class Turn {
     const stopped = err instanceof RequestStopped || (this.#signal.aborted && err === this.#signal.reason)
     const status = stopped || this.#partial ? 'interrupted' : 'error'
     try {
+      const reasoning = this.#partialReasoning
       await this.#deps.store.append([
-        this.#event({ type: 'assistant_message', role: 'assistant', content: this.#partial, status }),
+        this.#event({
+          type: 'assistant_message',
+          role: 'assistant',
+          content: this.#partial,
+          status,
+          ...(reasoning ? { reasoning } : {}),
+        }),
       ])
     } catch (storeErr) {
       this.#deps.log.error(
@@ -251,20 +278,24 @@ export class Turn {
     })
   }
 
-  /** LLM calls and tool rounds until an answer; returns the final reply's text. */
-  async #converse(messages: LlmMessage[], specs: ToolSpec[], serverOf: Map<string, string>): Promise<string> {
+  /** LLM calls and tool rounds until an answer; returns the final reply's text and reasoning. */
+  async #converse(
+    messages: LlmMessage[],
+    specs: ToolSpec[],
+    serverOf: Map<string, string>,
+  ): Promise<{ text: string; reasoning: string }> {
     const { tools, settings } = this.#deps
     for (;;) {
       const reply = await this.#callLlm(messages, specs)
       if (reply.calls.length === 0 || !tools) {
         this.finish = reply.finish === 'tool_calls' ? 'stop' : reply.finish
-        return reply.text
+        return reply
       }
       if (this.hops >= settings.max_tool_hops) {
         this.finish = 'tool_limit_reached'
         const notice = `${reply.text ? '\n\n' : ''}[Stopped: this turn reached its limit of ${settings.max_tool_hops} rounds of tool calls, so the last tools asked for were not run.]`
         this.#emit.chunk({ type: 'text', data: notice })
-        return reply.text + notice
+        return { text: reply.text + notice, reasoning: reply.reasoning }
       }
       this.hops++
       await this.#deps.store.append([
@@ -275,12 +306,22 @@ export class Turn {
             content: reply.text,
             status: 'complete',
             tool_calls: reply.calls,
+            ...(reply.reasoning ? { reasoning: reply.reasoning } : {}),
+            ...(reply.parts.length ? { reasoning_parts: reply.parts } : {}),
           }),
           model: this.model,
         },
       ])
       this.#partial = ''
-      messages.push({ role: 'assistant', content: reply.text, tool_calls: reply.calls })
+      this.#partialReasoning = ''
+      // The reply goes back as it came, its reasoning with it where the provider requires it
+      // (Anthropic thinking with tool use): the wire decides what to send.
+      messages.push({
+        role: 'assistant',
+        content: reply.text,
+        tool_calls: reply.calls,
+        ...(reply.parts.length ? { reasoning: reply.parts } : {}),
+      })
       for (const call of reply.calls) {
         this.#emit.chunk({
           type: 'tool_call',
@@ -332,7 +373,7 @@ export class Turn {
     const { payload } = this.request
     const stream = payload.streaming ?? this.#deps.settings.streaming.enabled
     const started = performance.now()
-    const reply: Reply = { text: '', calls: [], finish: 'stop' }
+    const reply: Reply = { text: '', reasoning: '', parts: [], calls: [], finish: 'stop' }
     let usage: Usage | undefined
     let release: (() => void) | undefined
     try {
@@ -340,16 +381,23 @@ export class Turn {
       release = await this.#deps.gate?.acquire(this.request.principal, this.#signal)
       const request = { messages, model: payload.model, stream, tools: tools.length ? tools : undefined }
       for await (const event of this.#deps.llm.chat(request, this.#signal)) {
-        if (event.type === 'text') {
+        if (event.type === 'text' || event.type === 'reasoning') {
           this.#firstToken ??= performance.now()
           // Waits first while the client is behind (after a large tool result, say), so a chunk
           // never lands on a full backlog; stopped meanwhile, the text the client never got is not
           // kept as said.
           await this.#emit.drained?.(this.#signal)
           this.#signal.throwIfAborted()
-          reply.text += event.text
-          this.#partial = reply.text
-          this.#emit.chunk({ type: 'text', data: event.text })
+          if (event.type === 'text') {
+            reply.text += event.text
+            this.#partial = reply.text
+          } else {
+            reply.reasoning += event.text
+            this.#partialReasoning = reply.reasoning
+          }
+          this.#emit.chunk({ type: event.type, data: event.text })
+        } else if (event.type === 'reasoning_part') {
+          reply.parts.push(event.part)
         } else if (event.type === 'tool_call') {
           reply.calls.push(event.call)
         } else {
@@ -421,7 +469,15 @@ export class Turn {
   #event(
     fields: Pick<
       NewEvent,
-      'type' | 'role' | 'content' | 'status' | 'tool_calls' | 'tool_call_id' | 'attachments'
+      | 'type'
+      | 'role'
+      | 'content'
+      | 'status'
+      | 'tool_calls'
+      | 'tool_call_id'
+      | 'attachments'
+      | 'reasoning'
+      | 'reasoning_parts'
     >,
   ): NewEvent {
     const event: NewEvent = {

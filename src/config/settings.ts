@@ -3,12 +3,13 @@
 // the schema found nothing wrong inside it.
 import { basename, dirname, resolve } from 'node:path'
 import { KNOWN_PROVIDERS } from '../llm/known-providers.js'
+import { requestFields } from '../llm/models.js'
 import { isObject } from '../util/values.js'
 import { httpUrl, type Problems } from './problems.js'
 import { LOG_LEVELS, type ConfigFile, type ProviderFile } from './schema.js'
 import type { Secrets } from './secrets.js'
 import { at } from './sources.js'
-import type { PlatformConfig, ProviderConfig, StoreConfig } from './types.js'
+import type { PlatformConfig, ProviderConfig, StoreConfig, Wire } from './types.js'
 
 /** What config.yaml gives, resolved: everything but what comes from elsewhere. */
 export type Settings = Omit<PlatformConfig, 'servers' | 'debug_tokens' | 'files' | 'secrets' | 'warnings'>
@@ -97,6 +98,7 @@ function resolveProvider(
       `must be between 0 and 1 for the anthropic wire, got ${p.temperature}`,
     )
   }
+  if (type !== undefined) checkModelSettings(problems, name, type, p)
 
   // Only the active provider's secret is needed to start; the others may lack theirs.
   if (!active) return undefined
@@ -124,6 +126,36 @@ function resolveProvider(
       max_tokens_field: p.max_tokens_field,
     }),
   }
+}
+
+/**
+ * What the provider's API would refuse whatever the model: a problem. What the model would refuse
+ * and is left out of its requests (models.ts): a warning, so check-config says it.
+ */
+function checkModelSettings(problems: Problems, name: string, type: Wire, p: ProviderFile): void {
+  const path = `llm.providers.${name}`
+  if (p.thinking !== undefined && type !== 'anthropic') {
+    problems.add(
+      `${path}.thinking`,
+      'is only for the anthropic wire (Anthropic extended thinking); on the openai wire use reasoning_effort',
+    )
+  }
+  // "`max_tokens` must be greater than `thinking.budget_tokens`": thinking counts towards the limit.
+  if (p.thinking !== undefined && p.thinking.budget_tokens >= p.max_tokens) {
+    problems.add(
+      `${path}.thinking.budget_tokens`,
+      `must be less than max_tokens (${p.max_tokens}), got ${p.thinking.budget_tokens}`,
+    )
+  }
+  if (p.max_tokens_field !== undefined && type === 'anthropic') {
+    problems.add(
+      `${path}.max_tokens_field`,
+      'is only for the openai wire (the messages API takes max_tokens)',
+    )
+  }
+  if (!problems.clean(path)) return
+  const { dropped } = requestFields({ ...p, name, type }, p.model)
+  for (const d of dropped) problems.warn(`${path}.${d.setting}`, d.reason)
 }
 
 function checkContext(problems: Problems, file: unknown): void {

@@ -6,6 +6,7 @@ import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
 import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
 import { readBody, sseData } from './body.js'
+import { requestFields } from './models.js'
 import { anthropicInputSchema } from './tool-schema.js'
 import type {
   FinishReason,
@@ -14,6 +15,7 @@ import type {
   LlmMessage,
   LlmProvider,
   LlmRequest,
+  ReasoningPart,
   ToolCall,
   Usage,
 } from './types.js'
@@ -37,6 +39,11 @@ interface WireBlock {
   id?: unknown
   name?: unknown
   input?: unknown
+  /** thinking blocks: the text and the signature that authenticates it. */
+  thinking?: unknown
+  signature?: unknown
+  /** redacted_thinking blocks: the encrypted thinking. */
+  data?: unknown
 }
 interface WireMessage {
   type?: unknown
@@ -51,7 +58,14 @@ interface WireEvent {
   message?: WireMessage
   index?: unknown
   content_block?: WireBlock
-  delta?: { type?: unknown; text?: unknown; partial_json?: unknown; stop_reason?: unknown }
+  delta?: {
+    type?: unknown
+    text?: unknown
+    partial_json?: unknown
+    thinking?: unknown
+    signature?: unknown
+    stop_reason?: unknown
+  }
   usage?: WireUsage
   error?: unknown
 }
@@ -60,6 +74,8 @@ type TextBlock = { type: 'text'; text: string }
 /** Only base64 sources: the images come from tool results, not from URLs. */
 type ImageBlock = { type: 'image'; source: { type: 'base64'; media_type: ImageType; data: string } }
 type ContentBlock =
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string }
   | TextBlock
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | {
@@ -113,14 +129,12 @@ export class AnthropicProvider implements LlmProvider {
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
     const p = this.#provider
-    const { system, messages } = toAnthropicMessages(request.messages, takesImages(p, model))
-    const body: Record<string, unknown> = { model, max_tokens: p.max_tokens }
+    // max_tokens, the sampling settings and thinking the model takes (models.ts).
+    const { fields, thinking } = requestFields(p, model)
+    const { system, messages } = toAnthropicMessages(request.messages, thinking, takesImages(p, model))
+    const body: Record<string, unknown> = { model, ...fields }
     if (system) body.system = system
     body.messages = messages
-    body.temperature = p.temperature
-    // Recent Claude models refuse `temperature` and `top_p` together; 1 (no nucleus cut) is the
-    // same as leaving it out, so `top_p: 1` is how a configuration says "temperature only".
-    if (p.top_p !== undefined && p.top_p < 1) body.top_p = p.top_p
     if (request.tools?.length) {
       body.tools = request.tools.map((t) => ({
         name: t.name,
@@ -135,7 +149,8 @@ export class AnthropicProvider implements LlmProvider {
   async *#readStream(body: Body, model: string, signal: AbortSignal): AsyncGenerator<LlmEvent> {
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
     for await (const data of sseData(body, signal, this.#http.limits, () => reply.stopped)) {
-      const text = reply.add(parseObject(data, 'a stream event'))
+      const { reasoning, text } = reply.add(parseObject(data, 'a stream event'))
+      if (reasoning) yield { type: 'reasoning', text: reasoning }
       if (text) yield { type: 'text', text }
       if (reply.stopped) break
     }
@@ -155,7 +170,8 @@ export class AnthropicProvider implements LlmProvider {
       })
     }
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
-    const whole = reply.addMessage(message)
+    const { reasoning, text: whole } = reply.addMessage(message)
+    if (reasoning) yield { type: 'reasoning', text: reasoning }
     if (whole) yield { type: 'text', text: whole }
     yield* reply.end()
   }
@@ -176,37 +192,55 @@ class ReplyState {
   readonly #usage: { input?: number; output?: number; cacheCreation?: number; cacheRead?: number } = {}
   /** Keyed by content block index, the order the model wrote them in. */
   readonly #calls = new Map<number, PendingCall>()
+  /** Thinking and redacted_thinking blocks, by index: sent back with tool results as they came. */
+  readonly #thinking = new Map<number, ReasoningPart>()
 
   constructor(
     public model: string,
     readonly redact: (text: string) => string,
   ) {}
 
-  /** Takes in one stream event; returns its text, if any. Unknown event types are skipped, as documented. */
-  add(event: WireEvent): string | undefined {
+  /**
+   * Takes in one stream event; returns its reasoning or text, if any. Unknown event types are
+   * skipped, as documented.
+   */
+  add(event: WireEvent): { reasoning?: string; text?: string } {
     switch (event.type) {
       case 'message_start':
         if (event.message) this.#addHeader(event.message)
-        return undefined
+        return {}
       case 'content_block_start':
         return this.#addBlock(blockIndex(event.index), event.content_block)
       case 'content_block_delta': {
         const delta = event.delta
-        if (delta?.type === 'text_delta') return typeof delta.text === 'string' ? delta.text : undefined
-        // Deltas of blocks that are not ours (server tools, thinking) are ignored with their blocks.
-        const call = this.#calls.get(blockIndex(event.index))
+        if (delta?.type === 'text_delta')
+          return { text: typeof delta.text === 'string' ? delta.text : undefined }
+        const index = blockIndex(event.index)
+        const thinking = this.#thinking.get(index)
+        if (thinking?.type === 'thinking') {
+          if (delta?.type === 'thinking_delta' && typeof delta.thinking === 'string') {
+            thinking.thinking += delta.thinking
+            return { reasoning: delta.thinking }
+          }
+          if (delta?.type === 'signature_delta' && typeof delta.signature === 'string') {
+            thinking.signature += delta.signature
+          }
+          return {}
+        }
+        // Deltas of blocks that are not ours (server tools) are ignored with their blocks.
+        const call = this.#calls.get(index)
         if (delta?.type === 'input_json_delta' && call && typeof delta.partial_json === 'string') {
           call.json += delta.partial_json
         }
-        return undefined
+        return {}
       }
       case 'message_delta':
         if (typeof event.delta?.stop_reason === 'string') this.#stopReason = event.delta.stop_reason
         this.#addUsage(event.usage)
-        return undefined
+        return {}
       case 'message_stop':
         this.stopped = true
-        return undefined
+        return {}
       case 'error': {
         const error = event.error as { type?: unknown } | undefined
         const message = this.redact(errorMessage(event.error) ?? 'unknown error')
@@ -217,23 +251,29 @@ class ReplyState {
       }
       default:
         // ping, content_block_stop and event types added later carry nothing to act on.
-        return undefined
+        return {}
     }
   }
 
-  /** Takes in a whole (non-streaming) message; returns its text blocks joined. */
-  addMessage(message: WireMessage): string {
+  /** Takes in a whole (non-streaming) message; returns its thinking and its text blocks, each joined. */
+  addMessage(message: WireMessage): { reasoning: string; text: string } {
     if (!Array.isArray(message.content)) throw new errors.LLM_BAD_RESPONSE('the reply has no content')
     this.#addHeader(message)
     if (typeof message.stop_reason === 'string') this.#stopReason = message.stop_reason
+    let reasoning = ''
     let text = ''
     ;(message.content as WireBlock[]).forEach((block, index) => {
-      text += this.#addBlock(index, block) ?? ''
+      const said = this.#addBlock(index, block)
+      reasoning += said.reasoning ?? ''
+      text += said.text ?? ''
     })
-    return text
+    return { reasoning, text }
   }
 
   *end(): Generator<LlmEvent> {
+    for (const [, part] of [...this.#thinking.entries()].sort(([a], [b]) => a - b)) {
+      yield { type: 'reasoning_part', part }
+    }
     const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
     for (const [index, call] of calls) {
       if (!call.name) throw new errors.LLM_BAD_RESPONSE(`tool_use block ${index} has no name`)
@@ -252,8 +292,24 @@ class ReplyState {
     this.#addUsage(message.usage)
   }
 
-  #addBlock(index: number, block: WireBlock | undefined): string | undefined {
-    if (block?.type === 'text') return typeof block.text === 'string' && block.text ? block.text : undefined
+  #addBlock(index: number, block: WireBlock | undefined): { reasoning?: string; text?: string } {
+    if (block?.type === 'text')
+      return { text: typeof block.text === 'string' && block.text ? block.text : undefined }
+    if (block?.type === 'thinking') {
+      // Streamed, it starts empty and grows by thinking_delta and signature_delta; whole, it is complete.
+      const thinking = typeof block.thinking === 'string' ? block.thinking : ''
+      const signature = typeof block.signature === 'string' ? block.signature : ''
+      this.#thinking.set(index, { type: 'thinking', thinking, signature })
+      return { reasoning: thinking || undefined }
+    }
+    if (block?.type === 'redacted_thinking') {
+      // Encrypted: nothing to show, but it goes back as it came.
+      this.#thinking.set(index, {
+        type: 'redacted_thinking',
+        data: typeof block.data === 'string' ? block.data : '',
+      })
+      return {}
+    }
     if (block?.type === 'tool_use') {
       this.#calls.set(index, {
         id: typeof block.id === 'string' ? block.id : '',
@@ -262,7 +318,7 @@ class ReplyState {
         input: block.input,
       })
     }
-    return undefined
+    return {}
   }
 
   /** Counts are running totals: the latest of each wins (message_delta repeats or raises them). */
@@ -301,6 +357,7 @@ function toToolCall(call: PendingCall, index: number): ToolCall {
  */
 function toAnthropicMessages(
   messages: LlmMessage[],
+  thinking = false,
   vision = false,
 ): { system: string; messages: AnthropicMessage[] } {
   const images = imagesToSend(messages, vision ? ANTHROPIC_IMAGE_LIMITS : undefined)
@@ -327,9 +384,10 @@ function toAnthropicMessages(
         name: c.name,
         input: toolInput(c.arguments),
       }))
-      push('assistant', [...textBlocks(m.content), ...calls])
+      push('assistant', [...thinkingBlocks(m.reasoning), ...textBlocks(m.content), ...calls])
     }
   }
+  keepCurrentThinking(out, thinking)
   return { system: system.join('\n\n'), messages: out }
 }
 
@@ -351,6 +409,43 @@ function toolResult(m: Extract<LlmMessage, { role: 'tool' }>, images: Set<ImageP
     ...(content.length ? { content } : {}),
     ...(m.is_error ? { is_error: true } : {}),
   }
+}
+
+/** A reply's thinking and redacted_thinking blocks, unmodified and in their order, as they came. */
+function thinkingBlocks(parts: ReasoningPart[] | undefined): ContentBlock[] {
+  const blocks: ContentBlock[] = []
+  for (const p of parts ?? []) {
+    if (p.type === 'thinking') blocks.push({ type: 'thinking', thinking: p.thinking, signature: p.signature })
+    else if (p.type === 'redacted_thinking') blocks.push({ type: 'redacted_thinking', data: p.data })
+  }
+  return blocks
+}
+
+/**
+ * With thinking on, the assistant messages of the tool-use cycle being continued (those after the
+ * last user message that is more than tool results) must start with their thinking blocks, signed
+ * and unmodified: "When `thinking` is enabled, a final `assistant` message must start with a
+ * thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks)"
+ * (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks).
+ * Earlier assistant messages' thinking may be left out, as the same page says, and is: it would
+ * only take room. Without thinking none is sent.
+ */
+function keepCurrentThinking(out: AnthropicMessage[], thinking: boolean): void {
+  let cycle = out.length
+  if (thinking) {
+    cycle = 0
+    for (let i = out.length - 1; i >= 0; i--) {
+      const m = out[i]!
+      if (m.role === 'user' && !m.content.some((b) => b.type === 'tool_result')) {
+        cycle = i + 1
+        break
+      }
+    }
+  }
+  out.forEach((m, i) => {
+    if (i >= cycle || m.role !== 'assistant') return
+    m.content = m.content.filter((b) => b.type !== 'thinking' && b.type !== 'redacted_thinking')
+  })
 }
 
 /** Anthropic refuses empty and whitespace-only text blocks. */

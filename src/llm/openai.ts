@@ -5,6 +5,7 @@ import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
 import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
 import { readBody, sseData } from './body.js'
+import { requestFields, resentReasoning, sendsReasoningContent } from './models.js'
 import { openAiParameters } from './tool-schema.js'
 import type {
   FinishReason,
@@ -24,9 +25,19 @@ interface WireToolCall {
   id?: string
   function?: { name?: string; arguments?: unknown }
 }
+/**
+ * Reasoning comes as `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Groq,
+ * Ollama), in a delta as in a whole message.
+ */
+interface WireMessage {
+  content?: string | null
+  reasoning_content?: unknown
+  reasoning?: unknown
+  tool_calls?: WireToolCall[]
+}
 interface WireChoice {
-  delta?: { content?: string | null; tool_calls?: WireToolCall[] }
-  message?: { content?: string | null; tool_calls?: WireToolCall[] }
+  delta?: WireMessage
+  message?: WireMessage
   finish_reason?: string | null
 }
 interface WireReply {
@@ -74,12 +85,16 @@ export class OpenAiProvider implements LlmProvider {
 
   #body(request: LlmRequest, model: string): Record<string, unknown> {
     const p = this.#provider
+    const echo = sendsReasoningContent(p.name)
     const body: Record<string, unknown> = {
       model,
-      messages: toWireMessages(request.messages, takesImages(p, model) ? openAiWireLimits(p) : undefined),
-      temperature: p.temperature,
-      top_p: p.top_p,
-      max_tokens: p.max_tokens,
+      messages: toWireMessages(
+        request.messages,
+        takesImages(p, model) ? openAiWireLimits(p) : undefined,
+        echo,
+      ),
+      // The reply limit in the field this provider expects, and only the settings the model takes.
+      ...requestFields(p, model).fields,
     }
     if (request.tools?.length) {
       body.tools = request.tools.map((t) => ({
@@ -100,7 +115,8 @@ export class OpenAiProvider implements LlmProvider {
         finished = true
         break
       }
-      const text = reply.add(parseEvent(data))
+      const { reasoning, text } = reply.add(parseEvent(data))
+      if (reasoning) yield { type: 'reasoning', text: reasoning }
       if (text) yield { type: 'text', text }
     }
     // Some servers end without [DONE]: the finish reason says the answer is whole.
@@ -124,6 +140,8 @@ export class OpenAiProvider implements LlmProvider {
     if (!choice?.message) throw new errors.LLM_BAD_RESPONSE('the reply has no choices')
     const reply = new ReplyState(model, (t) => this.#http.redact(t))
     reply.add({ model: json.model, usage: json.usage, x_groq: json.x_groq })
+    const reasoning = reply.addReasoning(choice.message)
+    if (reasoning) yield { type: 'reasoning', text: reasoning }
     const content = choice.message.content
     if (typeof content === 'string' && content) yield { type: 'text', text: content }
     reply.addToolCalls(choice.message.tool_calls)
@@ -137,14 +155,16 @@ class ReplyState {
   finish: string | undefined
   usage: Usage | undefined
   readonly #calls = new Map<number, ToolCall>()
+  /** What came as `reasoning_content`: given back so by the servers that need it (see toWireMessage). */
+  #reasoningContent = ''
 
   constructor(
     public model: string,
     readonly redact: (text: string) => string,
   ) {}
 
-  /** Takes in one chunk; returns its text delta, if any. */
-  add(chunk: WireReply): string | undefined {
+  /** Takes in one chunk; returns its reasoning and text deltas, if any. */
+  add(chunk: WireReply): { reasoning?: string; text?: string } {
     if (chunk.error !== undefined) {
       const e = chunk.error as { type?: unknown; code?: unknown }
       const message = this.redact(errorMessage(chunk.error) ?? 'unknown error')
@@ -156,11 +176,27 @@ class ReplyState {
     if (typeof chunk.model === 'string' && chunk.model) this.model = chunk.model
     this.usage = toUsage(chunk.usage) ?? toUsage(chunk.x_groq?.usage) ?? this.usage
     const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined
-    if (!choice) return undefined
+    if (!choice) return {}
     this.addToolCalls(choice.delta?.tool_calls)
     if (choice.finish_reason) this.finish = choice.finish_reason
     const content = choice.delta?.content
-    return typeof content === 'string' && content ? content : undefined
+    return {
+      reasoning: choice.delta ? this.addReasoning(choice.delta) : undefined,
+      text: typeof content === 'string' && content ? content : undefined,
+    }
+  }
+
+  /**
+   * The reasoning of a delta or a message. A server that sends both fields sends the same text in
+   * each (vLLM kept `reasoning_content` when it named it `reasoning`): one is taken.
+   */
+  addReasoning(message: WireMessage): string | undefined {
+    const { reasoning_content: content, reasoning } = message
+    if (typeof content === 'string' && content) {
+      this.#reasoningContent += content
+      return content
+    }
+    return typeof reasoning === 'string' && reasoning ? reasoning : undefined
   }
 
   /** Fragments are keyed by `index`: id and name come with the first, arguments are concatenated. */
@@ -184,6 +220,9 @@ class ReplyState {
   }
 
   *end(): Generator<LlmEvent> {
+    if (this.#reasoningContent) {
+      yield { type: 'reasoning_part', part: { type: 'reasoning_content', text: this.#reasoningContent } }
+    }
     const calls = [...this.#calls.entries()].sort(([a], [b]) => a - b)
     for (const [index, call] of calls) {
       if (!call.name) throw new errors.LLM_BAD_RESPONSE(`tool call ${index} has no name`)
@@ -203,8 +242,13 @@ class ReplyState {
  * for messages with role 'user'"), so the images of a run of tool results go in one user message
  * right after the run, as image_url parts with data: URLs, each group named by its call; the tool
  * messages themselves describe the images, which is all a model without vision gets.
+ * `echoReasoning`: see toWireMessage.
  */
-function toWireMessages(messages: LlmMessage[], limits: ImageLimits | undefined): Record<string, unknown>[] {
+function toWireMessages(
+  messages: LlmMessage[],
+  limits: ImageLimits | undefined,
+  echoReasoning: boolean,
+): Record<string, unknown>[] {
   const send = imagesToSend(messages, limits)
   const out: Record<string, unknown>[] = []
   let parts: Record<string, unknown>[] = []
@@ -214,7 +258,7 @@ function toWireMessages(messages: LlmMessage[], limits: ImageLimits | undefined)
   }
   for (const m of messages) {
     if (m.role !== 'tool') flush()
-    out.push(toWireMessage(m))
+    out.push(toWireMessage(m, echoReasoning))
     if (m.role === 'tool') parts.push(...imageParts(m, send))
   }
   flush()
@@ -237,10 +281,14 @@ function imageParts(
   ]
 }
 
-function toWireMessage(m: LlmMessage): Record<string, unknown> {
+/**
+ * `echoReasoning`: an assistant message's tool calls go with the `reasoning_content` they came with
+ * (DeepSeek refuses them without it; see sendsReasoningContent).
+ */
+function toWireMessage(m: LlmMessage, echoReasoning: boolean): Record<string, unknown> {
   if (m.role === 'tool') return { role: 'tool', tool_call_id: m.tool_call_id, content: m.content }
   if (m.role === 'assistant' && m.tool_calls?.length) {
-    return {
+    const message: Record<string, unknown> = {
       role: 'assistant',
       content: m.content || null,
       tool_calls: m.tool_calls.map((c) => ({
@@ -249,6 +297,9 @@ function toWireMessage(m: LlmMessage): Record<string, unknown> {
         function: { name: c.name, arguments: c.arguments },
       })),
     }
+    const reasoning = echoReasoning ? resentReasoning(m.reasoning) : ''
+    if (reasoning) message.reasoning_content = reasoning
+    return message
   }
   return { role: m.role, content: m.content }
 }

@@ -12,10 +12,28 @@ export interface ToolCall {
   arguments: string
 }
 
+/**
+ * Reasoning as a provider gave it, kept to be given back as it came where the provider requires it
+ * (opaque to the platform; each wire sends back only its own kinds).
+ */
+export type ReasoningPart =
+  /** Anthropic: a thinking block, its signature authenticating it when it is sent back. */
+  | { type: 'thinking'; thinking: string; signature: string }
+  /** Anthropic: a thinking block the provider encrypted; only its data travels. */
+  | { type: 'redacted_thinking'; data: string }
+  /** openai wire: the `reasoning_content` of a message (DeepSeek, vLLM). */
+  | { type: 'reasoning_content'; text: string }
+
 export type LlmMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string }
-  | { role: 'assistant'; content: string; tool_calls?: ToolCall[] }
+  | {
+      role: 'assistant'
+      content: string
+      tool_calls?: ToolCall[]
+      /** The reply's reasoning, for the wires that send it back (with tool calls). */
+      reasoning?: ReasoningPart[]
+    }
   | {
       role: 'tool'
       tool_call_id: string
@@ -64,13 +82,18 @@ export interface Usage {
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
 
 /**
- * What a provider yields for one call, in order: any number of `text` deltas (one, whole, when not
- * streaming), then each complete `tool_call`, then exactly one `done`. A failure is thrown from the
- * iterator as a PlatformError (LLM_UPSTREAM_ERROR, LLM_STREAM_BROKEN, LLM_BAD_RESPONSE,
- * LLM_TIMEOUT), or an AbortError when the signal fired.
+ * What a provider yields for one call, in order: any number of `reasoning` and `text` deltas (one
+ * of each, whole, when not streaming; reasoning comes first), then each `reasoning_part` to keep,
+ * then each complete `tool_call`, then exactly one `done`. A failure is thrown from the iterator as
+ * a PlatformError (LLM_UPSTREAM_ERROR, LLM_STREAM_BROKEN, LLM_BAD_RESPONSE, LLM_TIMEOUT), or an
+ * AbortError when the signal fired.
  */
 export type LlmEvent =
   | { type: 'text'; text: string }
+  /** Reasoning text the model shows before (or between) its answer, as it arrives. */
+  | { type: 'reasoning'; text: string }
+  /** The reply's reasoning as the provider needs it back (LlmMessage `reasoning`), once complete. */
+  | { type: 'reasoning_part'; part: ReasoningPart }
   | { type: 'tool_call'; call: ToolCall }
   | { type: 'done'; finish_reason: FinishReason; usage?: Usage; model: string }
 

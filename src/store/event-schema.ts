@@ -13,6 +13,13 @@ export const ToolCallSchema = Type.Object(
   strict,
 )
 
+/** A reply's reasoning as the provider gave it (llm/types.ts ReasoningPart), kept to be sent back. */
+export const ReasoningPartSchema = Type.Union([
+  Type.Object({ type: Type.Literal('thinking'), thinking: Type.String(), signature: Type.String() }, strict),
+  Type.Object({ type: Type.Literal('redacted_thinking'), data: Type.String() }, strict),
+  Type.Object({ type: Type.Literal('reasoning_content'), text: Type.String() }, strict),
+])
+
 export const UsageSchema = Type.Object(
   { prompt_tokens: count, completion_tokens: count, total_tokens: count },
   strict,
@@ -93,6 +100,8 @@ export const ChatEventSchema = Type.Object(
         Type.Literal('tool_limit_reached'),
       ]),
     ),
+    reasoning: Type.Optional(Type.String()),
+    reasoning_parts: Type.Optional(Type.Array(ReasoningPartSchema)),
     instance: Type.Optional(Type.String({ minLength: 1 })),
     attachments: Type.Optional(AttachmentsSchema),
   },

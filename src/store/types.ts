@@ -2,7 +2,7 @@
 // repositories: `memory` (one process), `jsonl` (one file shared by several processes), `postgres`
 // later; every method is one atomic step a repository can do under one lock or in one
 // transaction, so the contract (test/store-contract.test.ts) holds across processes.
-import type { ToolCall, Usage } from '../llm/types.js'
+import type { ReasoningPart, ToolCall, Usage } from '../llm/types.js'
 
 export type EventType =
   'user_message' | 'assistant_message' | 'tool_call' | 'tool_result' | 'system_update' | 'meta'
@@ -31,6 +31,13 @@ export interface ChatEvent {
   status: EventStatus
   /** On the final assistant_message of a turn: why it ended. */
   finish_reason?: EventFinishReason
+  /** On an assistant_message or tool_call: the reasoning text the model showed for that reply. */
+  reasoning?: string
+  /**
+   * On a tool_call: the reply's reasoning as the provider needs it back to go on from those calls
+   * (Anthropic's signed thinking blocks, a `reasoning_content`).
+   */
+  reasoning_parts?: ReasoningPart[]
   /** On a user_message: the platform process running the turn (see src/chat/instance.ts). */
   instance?: string
   /** On a user_message: the MCP prompt and resources sent with the text, as they were then. */

@@ -1,6 +1,7 @@
 // Token counts with tiktoken (WASM). One encoder per encoding per process, created on first use
 // and reused: creating one costs milliseconds and megabytes.
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken'
+import { resentReasoning } from '../llm/models.js'
 import { openAiParameters } from '../llm/tool-schema.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
 import { imageTokens } from '../llm/vision.js'
@@ -137,8 +138,9 @@ function isLowSurrogate(c: number): boolean {
 
 /**
  * Tokens one message takes in a request: its content, the names and arguments of its tool calls,
- * a tool result's images at their estimate (vision.ts, `imageTokens`), and MESSAGE_OVERHEAD. This
- * is the count stored with the message's event.
+ * a tool result's images at their estimate (vision.ts, `imageTokens`), the reasoning later requests
+ * carry again (resentReasoning), and MESSAGE_OVERHEAD. This is the count stored with the message's
+ * event.
  */
 export function countMessage(message: LlmMessage, model: string): number {
   let total = MESSAGE_OVERHEAD + countTokens(message.content, model)
@@ -146,6 +148,8 @@ export function countMessage(message: LlmMessage, model: string): number {
     for (const call of message.tool_calls ?? []) {
       total += countTokens(call.name, model) + countTokens(call.arguments, model)
     }
+    const reasoning = resentReasoning(message.reasoning)
+    if (reasoning) total += countTokens(reasoning, model)
   }
   // An image costs what the model makes of its pixels, not the length of its base64.
   if (message.role === 'tool') for (const image of message.images ?? []) total += imageTokens(image)
