@@ -14,6 +14,7 @@ import {
   type AdaptedSchema,
   type SchemaProfile,
 } from '../src/llm/tool-schema.js'
+import { checkTools } from '../src/mcp/listing.js'
 import {
   anthropicDefaultReply,
   anthropicStream,
@@ -374,6 +375,34 @@ describe('a connection that fails reports its first cause', () => {
     const line = platform.logs.lines().find((l) => l.server === 's' && l.state === 'failed')
     assert.equal(line?.error?.message, "the server's tools/list answer holds no list of tools")
   })
+})
+
+test('each listed tool is checked alone: an invalid one is left out with why, the others kept', () => {
+  const { tools, invalidTools } = checkTools([
+    { name: 'ok', inputSchema: { type: 'object' } },
+    { name: 'no_schema', description: 'no inputSchema at all' },
+    { description: 'no name', inputSchema: { type: 'object' } },
+    { name: 'ok', inputSchema: { type: 'object', properties: { again: { type: 'string' } } } },
+    {
+      name: 'bad_output',
+      inputSchema: { type: 'object' },
+      outputSchema: { type: 'object', properties: { a: { type: 'strin' } } },
+    },
+    { name: 'untyped', inputSchema: { properties: { a: { type: 'string' } } } },
+    'not a tool',
+  ])
+  assert.deepEqual(
+    tools.map((t) => t.name),
+    ['ok', 'untyped'],
+    'an input schema without type is taken (the LLM is told "object")',
+  )
+  const why = Object.fromEntries(invalidTools.map((n) => [n.tool, n.reason]))
+  assert.ok(invalidTools.every((n) => n.action === 'left_out'))
+  assert.match(why.no_schema!, /^its definition is invalid: inputSchema: /)
+  assert.match(why['(tool 3 of the list, no name)']!, /^its definition is invalid: name: /)
+  assert.equal(why.ok, 'the server lists another tool of the same name before it')
+  assert.match(why.bad_output!, /^its output schema is not valid JSON Schema: .*strin/)
+  assert.match(why['(tool 7 of the list, no name)']!, /^its definition is invalid: /)
 })
 
 // ---- the adapter alone ----
