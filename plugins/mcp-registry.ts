@@ -14,8 +14,9 @@ declare module 'fastify' {
 
 /**
  * The servers (servers_config.json, resolved), `mcp.connection`, `chat.service.tool_timeout`, the
- * environment the stdio servers' environments are made from (usually process.env) and the secret
- * values a child must not inherit.
+ * environment the stdio servers' environments are made from (usually process.env), the secret
+ * values a child must not inherit, and optionally `adaptSchema`: the active LLM provider's view of
+ * a tool's input schema (src/llm/tool-schema.ts makes one for each provider profile).
  */
 export type McpRegistryPluginOptions = Omit<McpRegistryOptions, 'log'>
 
@@ -25,6 +26,9 @@ async function mcpRegistry(fastify: FastifyInstance, options: McpRegistryPluginO
   }
   if (typeof options.servers !== 'object' || options.servers === null) {
     throw new TypeError('mcp-registry: options.servers must map server names to their configuration')
+  }
+  if (options.adaptSchema !== undefined && typeof options.adaptSchema !== 'function') {
+    throw new TypeError('mcp-registry: options.adaptSchema must be a function (schema) => adaptation')
   }
   const registry = new McpRegistry({ ...options, log: fastify.log.child({ component: 'mcp' }) })
   fastify.decorate('mcp', registry)

@@ -17,6 +17,7 @@ import { selectProtocol } from './chat/auth.js'
 import { storeProblem } from './config/support.js'
 import type { PlatformConfig } from './config/types.js'
 import { ConfigError } from './errors.js'
+import { schemaProfile, toolSchemaAdapter } from './llm/tool-schema.js'
 import type { LlmProvider } from './llm/types.js'
 import { createLogger, describeError, Redactor } from './logging.js'
 import type { ChatStore } from './store/types.js'
@@ -112,6 +113,8 @@ export function mcpRegistryOptions(
     secrets: config.secrets,
     maxMessageBytes: config.mcp.max_message_bytes,
     redact,
+    // Tool schemas as the active provider's API accepts them (the registry knows no provider).
+    adaptSchema: toolSchemaAdapter(schemaProfile(config.llm.provider)),
   }
 }
 

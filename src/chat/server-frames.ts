@@ -198,7 +198,9 @@ export const ToolView = Type.Object(
     name: Type.String({ description: 'As the LLM sees and calls it: `SERVER__TOOL`.' }),
     server: Type.String({ description: 'Its MCP server.' }),
     description: Type.String(),
-    input_schema: AnyObject("The tool's input JSON Schema, as its server gave it."),
+    input_schema: AnyObject(
+      "The tool's input JSON Schema as the LLM sees it: its server's, adapted to what the provider accepts (arguments are checked against the server's own).",
+    ),
     annotations: AnyObject("The server's annotations (`readOnlyHint`, …); `{}` when none."),
   },
   { ...strict, title: 'tool', description: 'A tool, as the LLM sees it.' },

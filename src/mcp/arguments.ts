@@ -1,66 +1,71 @@
-// Arguments checked before they reach a server: a tool's against its input schema (the problems go
-// back to the LLM as the tool's result, field by field), a prompt's required ones.
+// Arguments checked before they reach a server: a tool's against its input schema as the server gave
+// it (the problems go back to the LLM as the tool's result, field by field), a prompt's required ones.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { Prompt, Tool } from '@modelcontextprotocol/sdk/types.js'
 import { errors } from '../errors.js'
-import type { Logger } from '../logging.js'
 import { errorMessage } from './failures.js'
 import type { CatalogueTool } from './catalogue.js'
 
 /** Servers' schemas use keywords and formats of their own: check what ajv knows, ignore the rest. */
 const AJV_OPTIONS = { allErrors: true, strict: false, validateFormats: false, logger: false } as const
 
-/** A validator, or null for a schema that does not compile (the server judges the arguments then). */
-type Validator = ValidateFunction | null
+/** A tool's schema compiled, or why it does not compile (such a tool is not offered). */
+type Compiled = { validator: ValidateFunction } | { problem: string }
 
 export class ArgumentChecker {
   readonly #ajv07 = new Ajv(AJV_OPTIONS)
   readonly #ajv2020 = new Ajv2020(AJV_OPTIONS)
   /** Keyed by the schema's text: an unchanged tool after a refresh reuses its validator. */
-  readonly #bySchema = new Map<string, Validator>()
+  readonly #bySchema = new Map<string, Compiled>()
   /** Keyed by the definition: a tool called again does not serialize its schema again. */
-  readonly #byTool = new WeakMap<Tool, Validator>()
-  readonly #log: Logger
+  readonly #byTool = new WeakMap<Tool, Compiled>()
 
-  constructor(log: Logger) {
-    this.#log = log
+  /**
+   * Why the tool's input schema cannot check arguments (ajv does not compile it: not valid JSON
+   * Schema, a reference that leads nowhere, …); undefined when it can. Compiled once, when listed.
+   */
+  problem(definition: Tool): string | undefined {
+    const compiled = this.#compiled(definition)
+    return 'problem' in compiled ? compiled.problem : undefined
   }
 
-  /** The arguments, as the LLM wrote them, as an object; or what is wrong with them, in words for the LLM. */
+  /**
+   * The arguments, as the LLM wrote them, as an object; or what is wrong with them, in words for the
+   * LLM. Always against the server's own schema, whatever the LLM was shown.
+   */
   check(tool: CatalogueTool, args: string): Record<string, unknown> | string {
     const parsed = parseArguments(args)
     if (typeof parsed === 'string') return parsed
-    const validator = this.#validator(tool)
-    if (!validator || validator(parsed)) return parsed
-    const problems = (validator.errors ?? []).map(describeAjvError)
+    const compiled = this.#compiled(tool.definition)
+    // Not offered to the LLM (listing left it out); the server judges such arguments itself.
+    if (!('validator' in compiled) || compiled.validator(parsed)) return parsed
+    const problems = (compiled.validator.errors ?? []).map(describeAjvError)
     return `Invalid arguments for ${tool.name}:\n${problems.join('\n')}`
   }
 
-  #validator(tool: CatalogueTool): Validator {
-    const known = this.#byTool.get(tool.definition)
+  #compiled(definition: Tool): Compiled {
+    const known = this.#byTool.get(definition)
     if (known !== undefined) return known
-    const validator = this.#compile(tool)
-    this.#byTool.set(tool.definition, validator)
-    return validator
+    const compiled = this.#compile(definition)
+    this.#byTool.set(definition, compiled)
+    return compiled
   }
 
-  #compile(tool: CatalogueTool): Validator {
-    const { $schema, ...schema } = tool.definition.inputSchema as Record<string, unknown>
+  #compile(definition: Tool): Compiled {
+    const { $schema, ...schema } = definition.inputSchema as Record<string, unknown>
     const draft07 = typeof $schema === 'string' && /draft-0[4-7]/.test($schema)
     const key = `${draft07 ? '07' : '2020'}:${JSON.stringify(schema)}`
-    if (this.#bySchema.has(key)) return this.#bySchema.get(key) as Validator
-    let validator: Validator = null
+    const known = this.#bySchema.get(key)
+    if (known) return known
+    let compiled: Compiled
     try {
-      validator = (draft07 ? this.#ajv07 : this.#ajv2020).compile(schema)
+      compiled = { validator: (draft07 ? this.#ajv07 : this.#ajv2020).compile(schema) }
     } catch (err) {
-      this.#log.warn(
-        { server: tool.server, tool: tool.definition.name, err: errorMessage(err) },
-        'mcp tool input schema does not compile; arguments are not checked',
-      )
+      compiled = { problem: errorMessage(err) }
     }
-    this.#bySchema.set(key, validator)
-    return validator
+    this.#bySchema.set(key, compiled)
+    return compiled
   }
 }
 

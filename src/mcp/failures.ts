@@ -38,10 +38,11 @@ export function errorMessage(err: unknown): string {
   return why && !err.message.includes(why) ? `${err.message} (${why})` : err.message
 }
 
-/** Why a connection attempt failed. */
+/** Why a connection attempt failed: its first cause, not what followed it. */
 export function connectFailure(err: unknown, transport: Transport | undefined): string {
-  // The SDK only says "Connection closed": the exit status and stderr say why.
-  if (transport instanceof StdioTransport && transport.exitDescription)
+  // The SDK only says "Connection closed" when the child died: its exit status and stderr say why.
+  // Any other error came first, and the child's exit (once we closed it) only followed.
+  if (transport instanceof StdioTransport && transport.exitDescription && lostChild(err))
     return withStderr(`the server process ${transport.exitDescription}`, transport)
   const status = httpStatusOf(err)
   return status === undefined ? errorMessage(err) : `HTTP ${status}: ${errorMessage(err)}`
@@ -61,6 +62,16 @@ export function closedReason(transport: Transport | undefined): string {
     ? withStderr(`the server process ${transport.exitDescription}`, transport)
     : 'the connection to the server closed'
 }
+
+/** The error is the child's going away (it died, its pipe broke), not a cause of its own. */
+function lostChild(err: unknown): boolean {
+  if (isConnectionClosed(err)) return true
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown }
+  if (typeof code === 'string' && LOST_PIPE_CODES.has(code)) return true
+  // What StdioTransport.send answers once its child is gone.
+  return message === 'the server process is not running'
+}
+const LOST_PIPE_CODES = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'])
 
 function withStderr(reason: string, transport: StdioTransport): string {
   const tail = transport.stderrTail.slice(-3).join(' | ')

@@ -1,15 +1,23 @@
 // What a server lists (tools, prompts, resources, resource templates), every page of it: the
 // server's cursors are followed to the end, within a bound, since a server could page forever.
+// Tools are checked one by one: a tool the server describes invalidly is left out (and said why),
+// never the server with it, as the SDK's own listTools would (it refuses the whole list).
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import {
   ErrorCode,
   McpError,
+  ResultSchema,
+  ToolSchema,
   type Prompt,
   type Resource,
   type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js'
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
+import { z } from 'zod'
+import { isObject } from '../util/values.js'
+import type { ToolNote } from './types.js'
 
 /** A paginated list longer than this many pages is refused. */
 export const MAX_PAGES = 1_000
@@ -18,14 +26,17 @@ export const MAX_PAGES = 1_000
 export type ListKind = 'tools' | 'prompts' | 'resources'
 
 export interface Lists {
+  /** The tools whose definitions are valid. */
   tools: Tool[]
+  /** The tools listed with an invalid definition (left out), each with why. */
+  invalidTools: ToolNote[]
   prompts: Prompt[]
   resources: Resource[]
   templates: ResourceTemplate[]
 }
 
 export function emptyLists(): Lists {
-  return { tools: [], prompts: [], resources: [], templates: [] }
+  return { tools: [], invalidTools: [], prompts: [], resources: [], templates: [] }
 }
 
 /**
@@ -47,7 +58,7 @@ export async function listEverything(
     tolerant('prompts', listPrompts(client, options), []),
     tolerant('resources', listResources(client, options), { resources: [], templates: [] }),
   ])
-  return { tools, prompts, ...resources }
+  return { ...tools, prompts, ...resources }
 }
 
 /** One kind listed again, after its list_changed. */
@@ -56,7 +67,7 @@ export async function listAgain(
   kind: ListKind,
   options: RequestOptions,
 ): Promise<Partial<Lists>> {
-  if (kind === 'tools') return { tools: await listTools(client, options) }
+  if (kind === 'tools') return listTools(client, options)
   if (kind === 'prompts') return { prompts: await listPrompts(client, options) }
   return listResources(client, options)
 }
@@ -86,12 +97,93 @@ export async function allPages<T>(
   return items
 }
 
-export async function listTools(client: Client, options: RequestOptions): Promise<Tool[]> {
-  if (!client.getServerCapabilities()?.tools) return []
-  return allPages('tools/list', async (params) => {
-    const result = await client.listTools(params, options)
-    return { items: result.tools, next: result.nextCursor }
+/** A tool's definition as the SDK checks it, but its input schema only as an object: ours follow. */
+const ToolDefinition = ToolSchema.extend({ inputSchema: z.record(z.string(), z.unknown()) })
+
+/** The server's tools, the valid ones apart from those left out. */
+export async function listTools(
+  client: Client,
+  options: RequestOptions,
+): Promise<Pick<Lists, 'tools' | 'invalidTools'>> {
+  if (!client.getServerCapabilities()?.tools) return { tools: [], invalidTools: [] }
+  const listed = await allPages('tools/list', async (params) => {
+    // Read as any result: the list is checked here, each tool on its own.
+    const page: Record<string, unknown> = await client.request(
+      { method: 'tools/list', params },
+      ResultSchema,
+      options,
+    )
+    if (!Array.isArray(page.tools)) throw new Error("the server's tools/list answer holds no list of tools")
+    const next = page.nextCursor
+    if (next !== undefined && typeof next !== 'string') {
+      throw new Error("the server's tools/list answer has a nextCursor that is not a string")
+    }
+    return { items: page.tools as unknown[], next }
   })
+  const checked = checkTools(listed)
+  rememberTools(client, checked.tools)
+  return checked
+}
+
+/** Each tool checked as the SDK would check the list, and more: one invalid tool is left out alone. */
+export function checkTools(listed: unknown[]): Pick<Lists, 'tools' | 'invalidTools'> {
+  const tools: Tool[] = []
+  const invalidTools: ToolNote[] = []
+  // The SDK's own validator, as callTool will use it: an output schema it cannot compile would
+  // make it throw for every tool of the list.
+  const outputs = new AjvJsonSchemaValidator()
+  const names = new Set<string>()
+  listed.forEach((entry, i) => {
+    const parsed = ToolDefinition.safeParse(entry)
+    const name =
+      isObject(entry) && typeof entry.name === 'string' ? entry.name : `(tool ${i + 1} of the list, no name)`
+    const leftOut = (reason: string) => invalidTools.push({ tool: name, action: 'left_out', reason })
+    if (!parsed.success) return leftOut(`its definition is invalid: ${describeIssues(parsed.error)}`)
+    const tool = parsed.data as Tool
+    const notObject = objectSchemaProblem(tool.inputSchema)
+    if (notObject) return leftOut(notObject)
+    if (tool.outputSchema) {
+      try {
+        outputs.getValidator(tool.outputSchema)
+      } catch (err) {
+        return leftOut(`its output schema is not valid JSON Schema: ${(err as Error).message}`)
+      }
+    }
+    if (names.has(tool.name)) return leftOut('the server lists another tool of the same name before it')
+    names.add(tool.name)
+    tools.push(tool)
+  })
+  return { tools, invalidTools }
+}
+
+/**
+ * Why an input schema is not an object schema. One without `type` is taken (the LLM is told
+ * `type: "object"`): servers leave it out, and a top-level union of objects (zod's) has none.
+ */
+function objectSchemaProblem(schema: Record<string, unknown>): string | undefined {
+  const { type } = schema
+  if (type === undefined || type === 'object') return undefined
+  return `its input schema is not an object schema (type ${JSON.stringify(type)})`
+}
+
+/** A zod error in a line: the first few problems, each at its place. */
+function describeIssues(error: z.ZodError): string {
+  const issues = error.issues.slice(0, 3).map((issue) => {
+    const at = issue.path.map(String).join('.')
+    return at ? `${at}: ${issue.message}` : issue.message
+  })
+  const more = error.issues.length > 3 ? ` (and ${error.issues.length - 3} more)` : ''
+  return `${issues.join('; ')}${more}`
+}
+
+/**
+ * What the SDK's listTools would remember of the tools: callTool checks a result's structured
+ * content against its tool's output schema, and refuses a tool that only runs as a task. Given
+ * every page at once (the SDK's own forgets the earlier pages).
+ */
+function rememberTools(client: Client, tools: Tool[]): void {
+  const sdk = client as unknown as { cacheToolMetadata?: (tools: Tool[]) => void }
+  sdk.cacheToolMetadata?.(tools)
 }
 
 export async function listPrompts(client: Client, options: RequestOptions): Promise<Prompt[]> {

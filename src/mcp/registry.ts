@@ -22,6 +22,7 @@ import type {
   ServerStatus,
   ToolCallOptions,
   ToolOutcome,
+  ToolSchemaAdapter,
 } from './types.js'
 
 export type { TransportOpener } from './transports.js'
@@ -50,6 +51,11 @@ export interface McpRegistryOptions {
   redact?: (text: string) => string
   log: Logger
   /**
+   * Adapts each tool's input schema to what the active LLM provider accepts (the app gives the
+   * provider's); a tool it refuses is left out. Without one, schemas are offered as listed.
+   */
+  adaptSchema?: ToolSchemaAdapter
+  /**
    * Opens a server's transport for each connection attempt. By default: a child over stdio, or
    * Streamable HTTP (falling back to HTTP+SSE) or HTTP+SSE, as the server is configured.
    */
@@ -64,8 +70,15 @@ export class McpRegistry implements McpRegistryApi {
 
   constructor(options: McpRegistryOptions) {
     const { servers, connection, toolTimeout, env, secrets, log } = options
-    this.#catalogue = new Catalogue(servers, (server) => this.#connections.get(server)?.state === 'ready')
-    this.#arguments = new ArgumentChecker(log)
+    const clean = textCleaner(options.redact ?? redactorOf(secrets))
+    this.#arguments = new ArgumentChecker()
+    this.#catalogue = new Catalogue(servers, {
+      isReady: (server) => this.#connections.get(server)?.state === 'ready',
+      inputSchemaProblem: (_server, tool) => this.#arguments.problem(tool),
+      ...(options.adaptSchema ? { adaptSchema: options.adaptSchema } : {}),
+      log,
+      clean,
+    })
     const shared = {
       connection,
       toolTimeout,
@@ -79,7 +92,7 @@ export class McpRegistry implements McpRegistryApi {
           maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
         }),
       catalogue: this.#catalogue,
-      clean: textCleaner(options.redact ?? redactorOf(secrets)),
+      clean,
     }
     this.#connections = new Map(
       Object.entries(servers).map(([name, config]) => [name, new ServerConnection(name, config, shared)]),
@@ -109,7 +122,12 @@ export class McpRegistry implements McpRegistryApi {
   }
 
   status(): ServerStatus[] {
-    return [...this.#connections.values()].map((c) => c.status())
+    return [...this.#connections.values()].map((c) => {
+      const status = c.status()
+      // What the last listing adapted or left out, while its tools are offered.
+      const notes = this.#catalogue.notes(c.name)
+      return status.state === 'ready' && notes.length > 0 ? { ...status, tool_notes: notes } : status
+    })
   }
 
   settled(): boolean {

@@ -54,11 +54,30 @@ export interface RegisteredTool {
   server: string
   /** The tool's own name on its server. */
   tool: string
+  /** The server's description, and the forms of a merged top-level union when there was one. */
   description: string
-  /** The tool's input JSON Schema as the server gave it (always an object schema). */
+  /**
+   * The tool's input JSON Schema as the LLM sees it: the server's, adapted to what the provider
+   * accepts (always an object schema). Arguments are still checked against the server's own.
+   */
   input_schema: Record<string, unknown>
   annotations?: Record<string, unknown>
 }
+
+/**
+ * Adapts a tool's input schema to what the active LLM provider accepts (the app gives one; the
+ * registry knows no provider): the schema as the LLM will see it and what was changed, or why the
+ * provider could not take it (the tool is then left out).
+ */
+export type ToolSchemaAdapter = (schema: Record<string, unknown>) =>
+  | {
+      schema: Record<string, unknown>
+      /** What was changed, for a person; empty when nothing that matters was. */
+      changes: string[]
+      /** The forms of a merged top-level union, in words for the LLM (added to the description). */
+      alternatives?: string
+    }
+  | { refused: string }
 
 export interface ToolProgress {
   progress: number
