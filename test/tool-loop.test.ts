@@ -240,3 +240,33 @@ test('/ready reports each MCP server', async () => {
   assert.equal(demo.tools, 5)
   assert.equal(mcp.servers.find((s: any) => s.name === 'quick').tools, 2)
 })
+
+test('parallel results are stored as they finish and read back in the order of the calls', async () => {
+  const client = await Client.inject(platform.app)
+  llm.reply({
+    body: openAiToolCalls([
+      { id: 'call_slow', name: 'demo__slow', arguments: { seconds: 0.2, steps: 1 } },
+      { id: 'call_quick', name: 'demo__echo', arguments: { text: 'quick' } },
+    ]),
+  })
+  llm.reply({ body: openAiStream(['Both done.']) })
+  const frames = await client.chatAndWait('parallel-1', { text: 'Run both' })
+  const conversationId = frames[0]!.metadata!.conversation_id
+  // The quick one finished, and was stored, first.
+  assert.deepEqual(
+    chunks(frames, 'tool_result').map((r: any) => r.id),
+    ['call_quick', 'call_slow'],
+  )
+  const order = (body: any) =>
+    body.messages.filter((m: any) => m.role === 'tool').map((m: any) => m.tool_call_id)
+  assert.deepEqual(order(llm.requests[1]!.body), ['call_slow', 'call_quick'])
+
+  llm.reply({ body: openAiStream(['You are welcome.']) })
+  await client.chatAndWait('parallel-2', { text: 'thanks', conversation_id: conversationId })
+  client.close()
+  assert.deepEqual(
+    order(llm.requests[2]!.body),
+    ['call_slow', 'call_quick'],
+    'history in the order of the calls',
+  )
+})

@@ -104,6 +104,30 @@ export function toHistory(events: ChatEvent[]): HistoryMessage[] {
     const leads = messages.slice(0, -1)
     history.push({ message, tokens: event.token_count, ...(leads.length ? { leads } : {}) })
   }
+  return inCallOrder(history)
+}
+
+/**
+ * The results of parallel calls are stored as they finish; the LLM reads them in the order of the
+ * calls, as the turn that made them sent them, so a conversation reads the same on every turn.
+ */
+function inCallOrder(history: HistoryMessage[]): HistoryMessage[] {
+  let order = new Map<string, number>()
+  const position = (h: HistoryMessage): number =>
+    h.message.role === 'tool' ? (order.get(h.message.tool_call_id) ?? Infinity) : Infinity
+  for (let i = 0; i < history.length;) {
+    const { message } = history[i]!
+    if (message.role !== 'tool') {
+      if (message.role === 'assistant') order = new Map((message.tool_calls ?? []).map((c, k) => [c.id, k]))
+      i++
+      continue
+    }
+    let end = i
+    while (end < history.length && history[end]!.message.role === 'tool') end++
+    const run = history.slice(i, end).sort((a, b) => position(a) - position(b))
+    history.splice(i, run.length, ...run)
+    i = end
+  }
   return history
 }
 
