@@ -15,6 +15,8 @@ import { toolsReport } from '../src/mcp/report.js'
 import { baseConfig, DEMO_SERVER_PATH, writeConfigFiles } from './helpers/platform.js'
 import { SERVER } from './helpers/process.js'
 
+const SCHEMA_SERVER_PATH = fileURLToPath(new URL('./fixtures/schema-server.js', import.meta.url))
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LATE_SERVER = fileURLToPath(new URL('./fixtures/late-server.js', import.meta.url))
 
@@ -89,7 +91,10 @@ test('tools: a server that cannot start is reported with its real reason after i
     const { configPath, serversPath } = await writeConfigFiles(dir, config, {
       mcpServers: {
         demo: { command: process.execPath, args: [DEMO_SERVER_PATH] },
-        missing: { command: 'no-such-mcp-server-command', args: [] },
+        // A name as Cline writes it: shown with its namespace.
+        'github.com/acme/missing': { command: 'no-such-mcp-server-command', args: [] },
+        // A union tool adapted for the provider, invalid tools left out.
+        schemas: { command: process.execPath, args: [SCHEMA_SERVER_PATH] },
         // What `npx -y` says for a package that does not exist.
         npx: {
           command: 'sh',
@@ -106,7 +111,7 @@ test('tools: a server that cannot start is reported with its real reason after i
     assert.ok(lines.includes('demo (stdio): ready, 5 tools, 2 prompts, 3 resources'), r.stdout)
     assert.ok(
       lines.includes(
-        'missing (stdio): failed — cannot start "no-such-mcp-server-command": command not found',
+        'github_com_acme_missing ("github.com/acme/missing", stdio): failed — cannot start "no-such-mcp-server-command": command not found',
       ),
       r.stdout,
     )
@@ -116,7 +121,17 @@ test('tools: a server that cannot start is reported with its real reason after i
       ),
       r.stdout,
     )
-    assert.equal(lines.at(-2), '3 servers: 1 ready, 2 failed')
+    assert.ok(lines.includes('schemas (stdio): ready, 3 tools, 0 prompts, 0 resources'), r.stdout)
+    assert.ok(lines.includes('  schemas__find'), r.stdout)
+    assert.ok(
+      lines.some((l) => l.startsWith('  adapted: find: top-level anyOf (2 alternatives) merged')),
+      r.stdout,
+    )
+    assert.ok(
+      lines.includes('  left out: not_object: its input schema is not an object schema (type "array")'),
+      r.stdout,
+    )
+    assert.equal(lines.at(-2), '4 servers: 2 ready, 2 failed')
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -30,7 +30,9 @@ export function toolsReport(servers: ServerStatus[], tools: RegisteredTool[]): s
 }
 
 function header(server: ServerStatus): string {
-  const head = `${server.name} (${server.transport}): ${server.state}`
+  // A name mapped to a namespace is shown as written too: that is the one the user knows.
+  const written = server.configured_name === undefined ? '' : `"${server.configured_name}", `
+  const head = `${server.name} (${written}${server.transport}): ${server.state}`
   switch (server.state) {
     case 'ready':
       return `${head}, ${count(server.tools, 'tool')}, ${count(server.prompts, 'prompt')}, ${count(server.resources, 'resource')}`
