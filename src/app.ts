@@ -133,7 +133,10 @@ export async function buildMcpApp(options: AppOptions): Promise<FastifyInstance>
     redactor.add(config.secrets)
     if (options.env.LOG_LEVEL !== undefined) app.log.level = config.logging.level
     const redact = (text: string) => redactor.redact(text)
-    await app.register(mcpRegistryPlugin, mcpRegistryOptions(config, options.env, redact))
+    const registry = mcpRegistryOptions(config, options.env, redact)
+    // The command reports each server's first attempt: a retry would hide a failure's reason.
+    registry.connection = { ...registry.connection, max_reconnect_attempts: 0 }
+    await app.register(mcpRegistryPlugin, registry)
     await app.ready()
     return app
   } catch (err) {

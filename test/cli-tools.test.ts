@@ -90,7 +90,9 @@ test('tools: a server that cannot start is reported with its real reason after i
     config.mcp.connection = await shippedConnection()
     const { configPath, serversPath } = await writeConfigFiles(dir, config, {
       mcpServers: {
-        demo: { command: process.execPath, args: [DEMO_SERVER_PATH] },
+        // Ready only after the others have failed: the report still says why they failed (a retry
+        // would have hidden it).
+        demo: { command: 'sh', args: ['-c', `sleep 2.5; exec "${process.execPath}" "${DEMO_SERVER_PATH}"`] },
         // A name as Cline writes it: shown with its namespace.
         'github.com/acme/missing': { command: 'no-such-mcp-server-command', args: [] },
         // A union tool adapted for the provider, invalid tools left out.
