@@ -100,7 +100,7 @@ test('tools: a server that cannot start is reported with its real reason after i
         // What `npx -y` says for a package that does not exist.
         npx: {
           command: 'sh',
-          args: ['-c', 'echo "npm error 404 Not Found - @scope/no-such-server" >&2; exit 1'],
+          args: ['-c', 'sleep 1.5; echo "npm error 404 Not Found - @scope/no-such-server" >&2; exit 1'],
         },
       },
     })
