@@ -140,13 +140,19 @@ test('${env:VAR}, ${VAR} and ${VAR:-default} inside any string of a server entry
     MCP_HOST: 'mcp.internal.example',
     DOCS_TOKEN: 'docs-token-from-env',
     TEAM: 'platform-team',
+    CTX_API_KEY: 'ctx-key-in-args',
   }
   const { config } = await load(
     {
       mcpServers: {
         local: {
           command: '${NODE_BIN}',
-          args: ['--log=${env:FLAG}', '${DATA_DIR}/in', '${UNSET_WITH_DEFAULT:-fallback-value}'],
+          args: [
+            '--log=${env:FLAG}',
+            '${DATA_DIR}/in',
+            '${UNSET_WITH_DEFAULT:-fallback-value}',
+            '--api-key=${CTX_API_KEY}',
+          ],
           cwd: '${DATA_DIR}/work',
           env: { GITHUB_TOKEN: '${GH_TOKEN}', MODE: 'mode-${FLAG}', PLAIN: 'as written', OLD: 'env:TEAM' },
         },
@@ -162,7 +168,7 @@ test('${env:VAR}, ${VAR} and ${VAR:-default} inside any string of a server entry
     name: 'local',
     transport: 'stdio',
     command: '/opt/node/bin/node',
-    args: ['--log=verbose-flag', '/srv/data-dir/in', 'fallback-value'],
+    args: ['--log=verbose-flag', '/srv/data-dir/in', 'fallback-value', '--api-key=ctx-key-in-args'],
     cwd: '/srv/data-dir/work',
     env: {
       GITHUB_TOKEN: 'ghp-token-from-env',

@@ -114,7 +114,8 @@ export class Secrets {
    * field and the variable. With `whole`, a value that is all `env:NAME` is resolved as resolve()
    * does (the fields that took `env:` before: url, headers, env). `literal` says whether the result
    * and the variables' values in it are secrets: in a url, a header or a credential-named env entry
-   * they are; in a command line, a folder or an ordinary env entry (`PATH`, `HOME`) they are not, as
+   * they are; in a command line, a folder or an ordinary env entry (`PATH`, `HOME`) only a variable
+   * named as a credential (`${GITHUB_TOKEN}`, isSecretName) is, as
    * every local user sees a process's command line anyway, and a secret is also withheld from every
    * stdio child's environment and cut from every log line, which would break servers (no `HOME`)
    * and logs (every path redacted) for nothing.
@@ -165,7 +166,8 @@ export class Secrets {
       this.#problems.add(path, `environment variable ${name} is not set or is empty${vsCode}`)
       return undefined
     }
-    if (literal === 'secret') this.#keep(resolved)
+    // `--api-key ${CONTEXT7_API_KEY}`: a variable named as a credential is a secret wherever it goes.
+    if (literal === 'secret' || isSecretName(name)) this.#keep(resolved)
     return resolved
   }
 
