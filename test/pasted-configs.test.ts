@@ -327,6 +327,10 @@ test('names: any name is accepted, mapped to a stable namespace; the written one
   })
   // Pinned: the namespace must not change from one version or start to the next.
   assert.equal(serverNamespace(CLINE_EVERYTHING), 'tree_main_src_everything_6d35a7')
+  // Names in other scripts do not all collapse into underscores: the hash keeps them apart.
+  assert.equal(serverNamespace('文件'), 'server_39932f')
+  assert.equal(serverNamespace('工具'), 'server_5ca673')
+  assert.equal(serverNamespace('café'), 'caf__850f7d')
   assert.deepEqual(Object.keys(config.servers), [
     'tree_main_src_everything_6d35a7',
     'demo_local',

@@ -17,14 +17,21 @@ const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype'])
  * The namespace of a server name: the name itself when it fits; else each character outside
  * `[A-Za-z0-9_-]` becomes `_`, and a result longer than 32 keeps its end (where names written as
  * paths, `github.com/…/src/github`, say which server it is), from a word's start, plus a hash of
- * the whole name (two long names with the same end stay apart).
+ * the whole name (two long names with the same end stay apart). A name with characters outside
+ * printable ASCII always gets the hash.
  */
 export function serverNamespace(name: string): string {
   if (SERVER_NAME_PATTERN.test(name)) return name
   const safe = name.replace(/[^A-Za-z0-9_-]/g, '_')
-  if (safe.length <= MAX_NAMESPACE) return safe
+  // Names in other scripts (`文件`, `工具`) would all become underscores and clash: a hash keeps
+  // them apart. ASCII punctuation (`demo.local`) stays readable as it is.
+  const foreign = /[^\x20-\x7e]/.test(name)
+  if (safe.length <= MAX_NAMESPACE && !foreign) return safe
   const hash = createHash('sha256').update(name).digest('hex').slice(0, HASH_LENGTH)
-  return `${endOf(safe, MAX_NAMESPACE - HASH_LENGTH - 1)}_${hash}`
+  const room = MAX_NAMESPACE - HASH_LENGTH - 1
+  const head = safe.length <= room ? safe : endOf(safe, room)
+  // Nothing readable left (all underscores): the hash alone, after a word that says what it is.
+  return /[A-Za-z0-9]/.test(head) ? `${head}_${hash}` : `server_${hash}`
 }
 
 /** The last `room` characters of `safe`, starting at a word rather than in the middle of one. */
