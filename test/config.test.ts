@@ -408,7 +408,7 @@ test('servers: the schema is checked too, with full paths', async () => {
     },
   })
   assert.deepEqual(await problemsOf(load(paths)), [
-    'mcpServers.demo.comand: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow)',
+    'mcpServers.demo.comand: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow, transportType, disabledTools, includeTools, excludeTools, watchPaths, trust, description)',
     'mcpServers.remote.tool_timeout: must be > 0, got 0',
   ])
 })

@@ -103,6 +103,16 @@ test("the keys other hosts write mean the platform's own", async () => {
       gemini_stdio: { command: 'node', timeout: 600000 },
       roo: { command: 'node', alwaysAllow: ['add'] },
       own: { command: 'node', tool_timeout: 7, auto_approve: [] },
+      clineOld: { command: 'node', transportType: 'stdio' },
+      rooLists: { command: 'node', disabledTools: ['slow'], watchPaths: ['dist/index.js'] },
+      geminiLists: {
+        command: 'node',
+        includeTools: ['add', 'echo', 'slow'],
+        excludeTools: ['slow'],
+        trust: true,
+        description: 'the demo',
+      },
+      geminiDeny: { command: 'node', excludeTools: ['fail'] },
     },
   })
   const stdio = { transport: 'stdio', command: 'node', args: [], env: {} }
@@ -123,11 +133,19 @@ test("the keys other hosts write mean the platform's own", async () => {
     gemini_stdio: { name: 'gemini_stdio', ...stdio, tool_timeout: 600 },
     roo: { name: 'roo', ...stdio, auto_approve: ['add'] },
     own: { name: 'own', ...stdio, tool_timeout: 7, auto_approve: [] },
+    clineOld: { name: 'clineOld', ...stdio },
+    rooLists: { name: 'rooLists', ...stdio, tools: { deny: ['slow'] } },
+    // Gemini CLI: excludeTools wins over includeTools.
+    geminiLists: { name: 'geminiLists', ...stdio, tools: { allow: ['add', 'echo'] } },
+    geminiDeny: { name: 'geminiDeny', ...stdio, tools: { deny: ['fail'] } },
   })
   assert.deepEqual(warningsOf(config), [
     'mcpServers.gemini.timeout: taken as 3000 milliseconds, 3 s per tool call (as Gemini CLI writes it: above 3600, or beside httpUrl); tool_timeout says seconds without a guess',
     'mcpServers.cline.timeout: taken as 60 seconds per tool call (as Cline and Roo Code write it; above 3600 it would be milliseconds, as Gemini CLI writes it); tool_timeout says seconds without a guess',
     'mcpServers.gemini_stdio.timeout: taken as 600000 milliseconds, 600 s per tool call (as Gemini CLI writes it: above 3600, or beside httpUrl); tool_timeout says seconds without a guess',
+    'mcpServers.rooLists.watchPaths: ignored: Roo Code restarts the server when these files change; the platform does not',
+    'mcpServers.geminiLists.trust: ignored: Gemini CLI skips its confirmations; the platform asks none yet',
+    'mcpServers.geminiLists.description: ignored: a note for people',
   ])
 })
 
@@ -256,11 +274,16 @@ test('keys that say one thing twice, or contradict, are problems; unknown keys s
       approvals: { command: 'node', autoApprove: ['a'], alwaysAllow: ['a'] },
       typed: { command: 'node', type: 'streamable-http' },
       remoteFile: { httpUrl: 'https://a.example/mcp', envFile: '.env' },
-      gemini: { command: 'node', trust: true },
+      gemini: { command: 'node', trust: 'yes' },
+      lists: { command: 'node', tools: { deny: ['a'] }, disabledTools: ['b'] },
+      hosts: { command: 'node', disabledTools: ['a'], excludeTools: ['b'] },
+      kinds: { command: 'node', type: 'stdio', transportType: 'sse' },
+      unknown: { command: 'node', includeResources: ['x'] },
     },
   })
   assert.deepEqual(problems, [
-    'mcpServers.gemini.trust: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow)',
+    "mcpServers.gemini.trust: must be true or false, got 'yes'",
+    'mcpServers.unknown.includeResources: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow, transportType, disabledTools, includeTools, excludeTools, watchPaths, trust, description)',
     "mcpServers.urls: has url and serverUrl, which are one setting (the server's URL): keep one",
     "mcpServers.three: has url, serverUrl and httpUrl, which are one setting (the server's URL): keep one",
     'mcpServers.flags.disabled: is true but enabled is true: they contradict each other; keep one',
@@ -268,6 +291,9 @@ test('keys that say one thing twice, or contradict, are problems; unknown keys s
     'mcpServers.approvals: has autoApprove and alwaysAllow, which are one setting (tools that never ask): keep one',
     "mcpServers.typed.type: is 'streamable-http' but the server has command (http or sse need url; stdio needs command)",
     'mcpServers.remoteFile.envFile: is only for a stdio (command) server',
+    'mcpServers.lists: has tools and disabledTools, which say the same thing: keep tools',
+    'mcpServers.hosts: has disabledTools and includeTools/excludeTools, from two hosts: keep one',
+    "mcpServers.kinds: has type 'stdio' and transportType 'sse', which disagree: keep type",
   ])
   // enabled and disabled that agree are fine.
   const { config } = await load({ mcpServers: { a: { command: 'node', enabled: false, disabled: true } } })
@@ -382,7 +408,7 @@ test("VS Code's servers and a whole host file: other top-level keys are warnings
   )
   // Under `servers`, problems are said under `servers`.
   assert.deepEqual(await problemsOf({ servers: { a: { command: 'node', comand: 'x' }, b: { url: 'x' } } }), [
-    'servers.a.comand: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow)',
+    'servers.a.comand: unknown key (expected one of: type, enabled, command, args, env, envFile, cwd, url, headers, tool_timeout, tools, auto_approve, disabled, serverUrl, httpUrl, timeout, autoApprove, alwaysAllow, transportType, disabledTools, includeTools, excludeTools, watchPaths, trust, description)',
     "servers.b.url: must be an http(s) URL, got 'x'",
   ])
 })
@@ -481,7 +507,7 @@ test('a whole claude_desktop_config.json (globalShortcut, preferences) starts bo
   )
 })
 
-test("Cline's cline_mcp_settings.json: long dotted names, disabled, autoApprove, timeout, streamableHttp", async (t) => {
+test("Cline's cline_mcp_settings.json: long dotted names, disabled, autoApprove, timeout, transportType, disabledTools", async (t) => {
   const llm = await llmServer(t)
   const remote = await remoteServer(t, { mode: 'http' })
   const s = await start(t, llm.baseUrl, await pasted('cline.json', remote.url))
@@ -499,6 +525,7 @@ test("Cline's cline_mcp_settings.json: long dotted names, disabled, autoApprove,
   const tools = resultOf(await s.client.ask('list_tools')).tools as any[]
   assert.ok(tools.some((x) => x.name === `${everything}__echo` && x.server === everything))
   assert.ok(tools.some((x) => x.name === 'demo_local__add' && x.server === 'demo_local'))
+  assert.ok(!tools.some((x) => x.name === 'demo_local__slow'), "disabledTools: Roo Code's deny list")
   assert.ok(tools.some((x) => x.name === 'remote-tools__whoami' && x.server === 'remote-tools'))
 
   const results = await callTools(s, llm, [

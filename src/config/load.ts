@@ -36,10 +36,9 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfi
   const files = { config: resolve(opts.configPath), servers: resolve(opts.serversPath) }
   const problems = new Problems()
   const secrets = new Secrets(opts.env, problems)
-  const [configText, serversText] = await Promise.all([
-    readSource(problems, files.config, '--config or MCP_CONFIG_PATH'),
-    readSource(problems, files.servers, '--servers or MCP_SERVERS_CONFIG_PATH'),
-  ])
+  // One after the other: read at once, their problems would come in whichever order the reads end.
+  const configText = await readSource(problems, files.config, '--config or MCP_CONFIG_PATH')
+  const serversText = await readSource(problems, files.servers, '--servers or MCP_SERVERS_CONFIG_PATH')
 
   const configFile =
     configText === undefined

@@ -188,6 +188,14 @@ export const ServerSchema = Type.Object(
     ),
     autoApprove: Type.Optional(ToolNames),
     alwaysAllow: Type.Optional(ToolNames),
+    transportType: Type.Optional(Literals(SERVER_TYPES)),
+    disabledTools: Type.Optional(ToolNames),
+    includeTools: Type.Optional(ToolNames),
+    excludeTools: Type.Optional(ToolNames),
+    // What other hosts keep for their own use: let through, and said to be ignored (servers.ts).
+    watchPaths: Type.Optional(Type.Array(Type.String())),
+    trust: Type.Optional(Type.Boolean()),
+    description: Type.Optional(Type.String()),
   },
   strict,
 )

@@ -20,6 +20,15 @@ const REMOTE_ONLY = ['headers'] as const
 // Keys of one setting, as the platform and other hosts write it: at most one may be set.
 const URL_KEYS = ['url', 'serverUrl', 'httpUrl'] as const
 const APPROVE_KEYS = ['auto_approve', 'autoApprove', 'alwaysAllow'] as const
+// Other hosts' names for the tools the LLM is offered (Roo Code and Windsurf: disabledTools; Gemini
+// CLI: includeTools, excludeTools), mapped onto `tools`.
+const TOOL_LIST_KEYS = ['disabledTools', 'includeTools', 'excludeTools'] as const
+// Keys other hosts keep for themselves, which mean nothing here: ignored, with a warning.
+const IGNORED_KEYS = {
+  watchPaths: 'Roo Code restarts the server when these files change; the platform does not',
+  trust: 'Gemini CLI skips its confirmations; the platform asks none yet',
+  description: 'a note for people',
+} as const
 type UrlKey = (typeof URL_KEYS)[number]
 /**
  * `timeout` up to this is seconds: Cline and Roo Code write it in seconds (Roo Code allows 1..3600,
@@ -109,11 +118,16 @@ async function resolveServer(
   if (!entry.enabled) return undefined
   const toolTimeout = toolTimeoutOf(problems, at, s)
   const autoApprove = s.auto_approve ?? s.autoApprove ?? s.alwaysAllow
+  for (const [key, why] of Object.entries(IGNORED_KEYS)) {
+    if (s[key as keyof typeof IGNORED_KEYS] !== undefined)
+      problems.warn(pathOf(...at.keys, key), `ignored: ${why}`)
+  }
+  const tools = toolListOf(s)
   const common = {
     name: at.namespace,
     ...(at.namespace === at.name ? {} : { configured_name: at.name }),
     ...(toolTimeout === undefined ? {} : { tool_timeout: toolTimeout }),
-    ...(s.tools === undefined ? {} : { tools: s.tools }),
+    ...(tools === undefined ? {} : { tools }),
     ...(autoApprove === undefined ? {} : { auto_approve: autoApprove }),
   }
   return entry.command !== undefined
@@ -139,6 +153,24 @@ function mapped(problems: Problems, at: Where, s: ServerFile): Entry | undefined
   if (approvals.length > 1) {
     problems.add(path, `has ${both(approvals)}, which are one setting (tools that never ask): keep one`)
   }
+  const toolLists = TOOL_LIST_KEYS.filter((key) => s[key] !== undefined)
+  if (toolLists.length > 0 && s.tools !== undefined) {
+    problems.add(path, `has ${both(['tools', ...toolLists])}, which say the same thing: keep tools`)
+  }
+  if (s.disabledTools !== undefined && (s.includeTools !== undefined || s.excludeTools !== undefined)) {
+    problems.add(path, 'has disabledTools and includeTools/excludeTools, from two hosts: keep one')
+  }
+  const type = s.type ?? s.transportType
+  if (
+    s.type !== undefined &&
+    s.transportType !== undefined &&
+    transport(s.type) !== transport(s.transportType)
+  ) {
+    problems.add(
+      path,
+      `has type '${s.type}' and transportType '${s.transportType}', which disagree: keep type`,
+    )
+  }
   if (s.timeout !== undefined && s.tool_timeout !== undefined) {
     problems.add(path, 'has timeout and tool_timeout, which are one setting: keep tool_timeout (seconds)')
   }
@@ -146,11 +178,29 @@ function mapped(problems: Problems, at: Where, s: ServerFile): Entry | undefined
   const urlKey = urls[0]
   return {
     enabled: s.enabled ?? !(s.disabled ?? false),
-    ...(s.type === undefined ? {} : { type: s.type === 'stdio' || s.type === 'sse' ? s.type : 'http' }),
-    ...(s.type === undefined ? {} : { writtenType: s.type }),
+    ...(type === undefined ? {} : { type: transport(type), writtenType: type }),
     ...(s.command === undefined ? {} : { command: s.command }),
     ...(urlKey === undefined ? {} : { url: { key: urlKey, value: s[urlKey]! } }),
   }
+}
+
+/** A `type` as the platform says it: `streamable-http` and `streamableHttp` are `http`. */
+function transport(type: NonNullable<ServerFile['type']>): 'stdio' | 'http' | 'sse' {
+  return type === 'stdio' || type === 'sse' ? type : 'http'
+}
+
+/**
+ * `tools`, or other hosts' lists in its terms: `disabledTools` is a deny list; Gemini CLI's
+ * `includeTools` an allow list, less what `excludeTools` names (which wins, as there).
+ */
+function toolListOf(s: ServerFile): ServerConfig['tools'] {
+  if (s.tools !== undefined) return s.tools
+  if (s.disabledTools !== undefined) return { deny: s.disabledTools }
+  if (s.includeTools !== undefined) {
+    const excluded = new Set(s.excludeTools ?? [])
+    return { allow: s.includeTools.filter((tool) => !excluded.has(tool)) }
+  }
+  return s.excludeTools === undefined ? undefined : { deny: s.excludeTools }
 }
 
 /** `a and b`, `a, b and c`. */
