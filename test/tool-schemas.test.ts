@@ -479,6 +479,38 @@ describe('the adapter', () => {
     }
   })
 
+  test('a reference into the union (zod-to-json-schema repeating a sub-schema) still resolves after the merge', () => {
+    // As zod-to-json-schema writes z.union of two objects sharing a `mode` schema.
+    const schema = {
+      anyOf: [
+        { type: 'object', properties: { mode: { type: 'string', enum: ['a', 'b'] }, x: { type: 'number' } } },
+        {
+          type: 'object',
+          properties: { mode: { $ref: '#/anyOf/0/properties/mode' }, y: { type: 'string' } },
+        },
+      ],
+      $defs: { kept: { type: 'string' } },
+    }
+    for (const profile of PROFILES) {
+      const { schema: out } = adapted(schema, profile)
+      const text = JSON.stringify(out)
+      assert.ok(!text.includes('#/anyOf/'), `${profile}: ${text}`)
+      assert.equal(refusalOf(OPENAI_TOOL_RULES, openAiBody(out)), undefined, profile)
+      assert.equal(refusalOf(ANTHROPIC_TOOL_RULES, anthropicBody(out)), undefined, profile)
+    }
+    // The stand-ins refuse what the merge would have left: a reference that points nowhere.
+    const dangling = { type: 'object', properties: { mode: { $ref: '#/anyOf/0/properties/mode' } } }
+    assert.match(refusalOf(OPENAI_TOOL_RULES, openAiBody(dangling)) ?? '', /can't resolve reference/)
+    assert.match(refusalOf(ANTHROPIC_TOOL_RULES, anthropicBody(dangling)) ?? '', /can't resolve reference/)
+    // A reference into $defs is kept for these providers, which resolve it: one to a definition
+    // that is not there cannot be, and the tool is left out rather than fail every request.
+    const missing = { type: 'object', properties: { mode: { $ref: '#/$defs/missing' } } }
+    assert.match(
+      (adaptToolSchema(missing, 'openai') as any).refused,
+      /cannot be compiled: can't resolve reference #\/\$defs\/missing/,
+    )
+  })
+
   test('an adapted schema adapts to itself: nothing more to change', () => {
     for (const profile of PROFILES) {
       const once = adapted(FIND_SCHEMA, profile).schema

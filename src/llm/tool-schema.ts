@@ -89,7 +89,11 @@ export function adaptToolSchema(original: Schema, profile: SchemaProfile): Schem
   const changes = new Changes()
   const { $schema: _dialect, ...root } = original
   const refs = new References(root, changes)
-  let schema: Schema = profile === 'gemini' ? refs.inlineAll(root) : refs.resolveTop(root)
+  // Gemini resolves no reference. The others resolve them, but the merge below moves what sits
+  // under a top-level union: a reference into it (`#/anyOf/0/properties/mode`, as zod-to-json-schema
+  // writes a repeated sub-schema) would point nowhere, so those are inlined; `$defs` stay.
+  let schema: Schema =
+    profile === 'gemini' ? refs.inlineAll(root) : refs.inlineWhere(refs.resolveTop(root), movedByMerge)
   const merged = mergeTopLevel(schema, refs, changes)
   if (merged.schema.type === undefined) changes.add('type "object" added at the top')
   schema = normalizeDraft(merged.schema, changes)
@@ -100,9 +104,29 @@ export function adaptToolSchema(original: Schema, profile: SchemaProfile): Schem
     const problem = metaCheck.errorsText(metaCheck.errors, { dataVar: 'schema' })
     return { refused: `its input schema is not valid JSON Schema (draft 2020-12): ${problem}` }
   }
+  // Compiled too, which resolves every reference: one that points nowhere is refused by providers.
+  const unresolved = unresolvedReference(schema)
+  if (unresolved !== undefined) return { refused: `its input schema ${unresolved}` }
   const adapted: AdaptedSchema = { schema, changes: changes.list() }
   if (merged.alternatives) adapted.alternatives = merged.alternatives
   return adapted
+}
+
+/** Whether a reference points into what the merge of a top-level union moves (not into `$defs`). */
+function movedByMerge(ref: string): boolean {
+  return ref.startsWith('#') && !/^#\/(\$defs|definitions)(\/|$)/.test(ref)
+}
+
+/** Why `schema` cannot be compiled (a reference that points nowhere), or undefined. */
+function unresolvedReference(schema: Schema): string | undefined {
+  try {
+    metaCheck.compile(schema)
+    return undefined
+  } catch (err) {
+    return `cannot be compiled: ${err instanceof Error ? err.message : String(err)}`
+  } finally {
+    metaCheck.removeSchema(schema)
+  }
 }
 
 /** An adapter for the MCP registry: the tool's schema for this profile, or why it is refused. */
@@ -210,16 +234,23 @@ class References {
   inlineAll(root: Schema): Schema {
     // The definitions themselves are not walked: only what the arguments refer to is inlined.
     const { $defs: _defs, definitions: _definitions, ...rest } = root
-    const inlined = this.#inline(rest, [])
+    const inlined = this.#inline(rest, [], () => true)
     return isObject(inlined) ? inlined : {}
   }
 
-  #inline(node: unknown, path: string[]): unknown {
+  /** The references `which` selects replaced by what they point to; the others, and `$defs`, kept. */
+  inlineWhere(root: Schema, which: (ref: string) => boolean): Schema {
+    const inlined = this.#inline(root, [], which)
+    return isObject(inlined) ? inlined : {}
+  }
+
+  #inline(node: unknown, path: string[], which: (ref: string) => boolean): unknown {
     if (!isObject(node)) return node
-    if (typeof node.$ref !== 'string') return mapSubschemas(node, (child) => this.#inline(child, path))
+    const walk = (child: unknown) => this.#inline(child, path, which)
+    if (typeof node.$ref !== 'string' || !which(node.$ref)) return mapSubschemas(node, walk)
     const { $ref: ref, ...siblings } = node as Schema & { $ref: string }
     const target = this.target(ref)
-    const rest = mapSubschemas(siblings, (child) => this.#inline(child, path))
+    const rest = mapSubschemas(siblings, walk)
     if (target === undefined) {
       this.#changes.add(`reference ${ref} could not be resolved: any value accepted there`)
       return rest
@@ -231,7 +262,7 @@ class References {
     }
     this.#inlined++
     if (depth === 0 && path.length === 0) this.#changes.add('references ($ref) inlined')
-    const resolved = this.#inline(target, [...path, ref])
+    const resolved = this.#inline(target, [...path, ref], which)
     return isObject(resolved) ? { ...resolved, ...rest } : resolved === false ? false : rest
   }
 }

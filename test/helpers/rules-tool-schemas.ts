@@ -99,7 +99,38 @@ export const openAiValidJsonSchema: Rule = (body) => {
   return undefined
 }
 
-export const OPENAI_TOOL_RULES: Rule[] = [openAiObjectParameters, openAiArrayItems, openAiValidJsonSchema]
+/**
+ * Every `$ref` must resolve within the schema. The providers compile a tool's schema (OpenAI
+ * validates `parameters` and constrains decoding by it; Anthropic checks draft 2020-12), and a
+ * reference that points nowhere makes it unusable (JSON Schema 2020-12 core, section 8.2.3.1; a
+ * provider refusing one: https://github.com/RooCodeInc/Roo-Code/issues/11430). The wording here
+ * is the stand-in's own: no documented text was found.
+ */
+function unresolvedRef(schema: unknown): string | undefined {
+  try {
+    meta.compile(schema as Schema)
+    return undefined
+  } catch (err) {
+    return (err as Error).message
+  } finally {
+    meta.removeSchema(schema as Schema)
+  }
+}
+
+export const openAiResolvableRefs: Rule = (body) => {
+  for (const { name, schema } of openAiTools(body)) {
+    const problem = unresolvedRef(schema)
+    if (problem) return `Invalid schema for function '${name}': ${problem}`
+  }
+  return undefined
+}
+
+export const OPENAI_TOOL_RULES: Rule[] = [
+  openAiObjectParameters,
+  openAiArrayItems,
+  openAiValidJsonSchema,
+  openAiResolvableRefs,
+]
 
 // ---- Anthropic, messages ----
 
@@ -148,10 +179,20 @@ export const anthropicDraft202012: Rule = (body) => {
   return undefined
 }
 
+/** As openAiResolvableRefs: every `$ref` must resolve (the stand-in's own wording). */
+export const anthropicResolvableRefs: Rule = (body) => {
+  for (const [i, { schema }] of anthropicTools(body).entries()) {
+    const problem = unresolvedRef(schema)
+    if (problem) return `tools.${i}.custom.input_schema: JSON schema is invalid: ${problem}`
+  }
+  return undefined
+}
+
 export const ANTHROPIC_TOOL_RULES: Rule[] = [
   anthropicObjectType,
   anthropicNoTopLevelUnions,
   anthropicDraft202012,
+  anthropicResolvableRefs,
 ]
 
 // ---- Gemini, function declarations (also through its OpenAI-compatible endpoint) ----
