@@ -23,6 +23,8 @@ export interface ConfigPluginOptions {
   cwd: string
   /** An already loaded configuration, used as it is (the files are not read). */
   config?: PlatformConfig
+  /** `unused`: the active provider's secret is not read (`mcp-platform tools` never calls the LLM). */
+  providerSecret?: 'required' | 'unused'
 }
 
 declare module 'fastify' {
@@ -83,6 +85,7 @@ async function loadFiles(
       ...paths,
       env,
       logLevel: usable('LOG_LEVEL'),
+      ...(opts.providerSecret === undefined ? {} : { providerSecret: opts.providerSecret }),
     })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err

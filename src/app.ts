@@ -128,7 +128,8 @@ export async function buildMcpApp(options: AppOptions): Promise<FastifyInstance>
   const logger: FastifyBaseLogger = createLogger({ level: 'silent', redactor, stream: options.logStream })
   const app = Fastify({ loggerInstance: logger })
   try {
-    await app.register(configPlugin, configOptions(options))
+    // The LLM is never called: its key need not be set to see what the servers offer.
+    await app.register(configPlugin, { ...configOptions(options), providerSecret: 'unused' })
     const config = app.platformConfig
     redactor.add(config.secrets)
     if (options.env.LOG_LEVEL !== undefined) app.log.level = config.logging.level

@@ -21,6 +21,8 @@ export interface LoadConfigOptions {
   env: Record<string, string | undefined>
   /** Overrides `logging.level` (LOG_LEVEL). */
   logLevel?: string
+  /** `unused`: the active provider's secret is not read (a command that never calls the LLM). */
+  providerSecret?: 'required' | 'unused'
 }
 
 const checkConfigFile = TypeCompiler.Compile(ConfigFileSchema)
@@ -67,7 +69,7 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<PlatformConfi
   const settings =
     configFile === undefined
       ? undefined
-      : resolveSettings(problems, secrets, configFile, files.config, opts.logLevel)
+      : resolveSettings(problems, secrets, configFile, files.config, opts.logLevel, opts.providerSecret)
   const servers =
     serversFile === undefined
       ? undefined

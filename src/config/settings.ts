@@ -23,8 +23,9 @@ export function resolveSettings(
   file: unknown,
   configPath: string,
   logLevel: string | undefined,
+  providerSecret: 'required' | 'unused' = 'required',
 ): Settings | undefined {
-  const provider = resolveLlm(problems, secrets, file)
+  const provider = resolveLlm(problems, secrets, file, providerSecret)
   checkContext(problems, file)
   const store = resolveStore(problems, secrets, file, dirname(configPath), basename(configPath))
   const auth = resolveAuth(problems, secrets, file)
@@ -44,7 +45,12 @@ export function resolveSettings(
 }
 
 /** Checks every provider; returns the active one, resolved. */
-function resolveLlm(problems: Problems, secrets: Secrets, file: unknown): ProviderConfig | undefined {
+function resolveLlm(
+  problems: Problems,
+  secrets: Secrets,
+  file: unknown,
+  providerSecret: 'required' | 'unused',
+): ProviderConfig | undefined {
   const providers = at(file, 'llm.providers')
   if (!isObject(providers)) return undefined
   const active = at(file, 'llm.active')
@@ -61,7 +67,14 @@ function resolveLlm(problems: Problems, secrets: Secrets, file: unknown): Provid
     const path = `llm.providers.${name}`
     if (!problems.clean(path)) continue
     const isActive = activeOk && name === active
-    const result = resolveProvider(problems, secrets, name, provider as ProviderFile, isActive)
+    const result = resolveProvider(
+      problems,
+      secrets,
+      name,
+      provider as ProviderFile,
+      isActive,
+      providerSecret,
+    )
     if (result) resolved = result
   }
   return resolved
@@ -73,6 +86,7 @@ function resolveProvider(
   name: string,
   p: ProviderFile,
   active: boolean,
+  providerSecret: 'required' | 'unused' = 'required',
 ): ProviderConfig | undefined {
   const path = `llm.providers.${name}`
   const known = Object.hasOwn(KNOWN_PROVIDERS, name) ? KNOWN_PROVIDERS[name] : undefined
@@ -103,7 +117,10 @@ function resolveProvider(
   // Only the active provider's secret is needed to start; the others may lack theirs.
   if (!active) return undefined
   let apiKey: string | undefined
-  if (p.api_key !== undefined) {
+  // A command that never calls the LLM (`tools`) needs only the provider's kind, not its key.
+  if (providerSecret === 'unused') {
+    // Not read: its variable need not be set.
+  } else if (p.api_key !== undefined) {
     apiKey = secrets.resolve(`${path}.api_key`, p.api_key)
   } else if (known) {
     problems.add(`${path}.api_key`, `is required for ${name} (e.g. env:${name.toUpperCase()}_API_KEY)`)
