@@ -115,6 +115,19 @@ test('the openai wire: reply limit, sampling and effort as each provider and mod
       undefined,
       { max_completion_tokens: 4096, reasoning_effort: 'medium' },
     ],
+    // An effort the model does not take is left out, not sent to be refused.
+    [
+      'openai o3 with minimal (gpt-5 only)',
+      { name: 'openai', model: 'o3', ...settings, reasoning_effort: 'minimal' },
+      undefined,
+      { max_completion_tokens: 4096 },
+    ],
+    [
+      'openai gpt-5.1 with minimal (gpt-5 only)',
+      { name: 'openai', model: 'gpt-5.1', reasoning_effort: 'minimal' },
+      undefined,
+      { max_completion_tokens: 4096 },
+    ],
     [
       'openai gpt-5-chat-latest does not reason',
       { name: 'openai', model: 'gpt-5-chat-latest', ...settings },

@@ -382,6 +382,16 @@ test('check-config prints what is left out of requests, and refuses what no mode
         top_p: 0.8,
         max_tokens: 1000,
       },
+      // gpt-5 takes minimal to high, not none (gpt-5.1's); top_p 1 is the default: left out unsaid.
+      gpt5: {
+        type: 'openai',
+        base_url: 'http://127.0.0.1:9/v1',
+        model: 'gpt-5',
+        reasoning_effort: 'none',
+        top_p: 1,
+        max_tokens: 1000,
+        max_tokens_field: 'max_completion_tokens',
+      },
     })
     const files = await writeConfigFiles(dir, config)
     const ok = await runCli(['check-config', '--config', files.configPath, '--servers', files.serversPath])
@@ -394,6 +404,7 @@ test('check-config prints what is left out of requests, and refuses what no mode
         'warning: llm.providers.anthropic.temperature: not sent while thinking is on: Anthropic refuses temperature with thinking',
         'warning: llm.providers.anthropic.top_p: not sent while thinking is on: Anthropic takes top_p only between 0.95 and 1 with thinking',
         'warning: llm.providers.claude45.top_p: not sent to claude-haiku-4-5: newer Claude models refuse temperature and top_p together (temperature is sent)',
+        'warning: llm.providers.gpt5.reasoning_effort: not sent to gpt-5: it takes minimal, low, medium, high, not none (OpenAI refuses other values)',
         'OK',
         '',
       ].join('\n'),

@@ -89,6 +89,8 @@ function openAiFields(p: ModelSettings, model: string): RequestFields {
     const value = p[setting]
     if (value === undefined) continue
     if (reasoning?.sampling === false) {
+      // The default (1) left out changes nothing: no warning for it.
+      if (value === 1) continue
       dropped.push({
         setting,
         reason: `not sent to ${model}: OpenAI reasoning models refuse ${setting} (only the default is supported)${reasoning.hint}`,
@@ -105,7 +107,13 @@ function openAiFields(p: ModelSettings, model: string): RequestFields {
     } else if (reasoning && !reasoning.effort) {
       dropped.push({
         setting: 'reasoning_effort',
-        reason: `not sent to ${model}: it is not a reasoning model (OpenAI refuses reasoning_effort for it)`,
+        reason: `not sent to ${model}: it takes no reasoning_effort (OpenAI refuses it for this model)`,
+      })
+    } else if (reasoning?.efforts && !reasoning.efforts.includes(p.reasoning_effort)) {
+      // "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model."
+      dropped.push({
+        setting: 'reasoning_effort',
+        reason: `not sent to ${model}: it takes ${reasoning.efforts.join(', ')}, not ${p.reasoning_effort} (OpenAI refuses other values)`,
       })
     } else {
       // OpenAI, Groq, DeepSeek, vLLM and Ollama take it at the top level.
@@ -130,12 +138,22 @@ function maxTokensField(p: ModelSettings): 'max_tokens' | 'max_completion_tokens
   return p.name === 'openai' || p.name === 'groq' ? 'max_completion_tokens' : 'max_tokens'
 }
 
+// The reasoning_effort values each family takes (https://platform.openai.com/docs/guides/reasoning,
+// https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort): the
+// o-series and gpt-5-codex low to high; gpt-5 adds minimal; gpt-5.1 and later none instead of
+// minimal (and xhigh from gpt-5.2 and gpt-5.1-codex-max); gpt-5-pro only high.
+const O_SERIES_EFFORTS = ['low', 'medium', 'high'] as const
+const GPT_5_EFFORTS = ['minimal', 'low', 'medium', 'high'] as const
+const GPT_5_1_EFFORTS = ['none', 'low', 'medium', 'high'] as const
+
 /** What an OpenAI model takes, by its name; undefined for a model that is not OpenAI's. */
 interface OpenAiModel {
   /** Takes temperature and top_p. */
   sampling: boolean
   /** Takes reasoning_effort. */
   effort: boolean
+  /** The reasoning_effort values it takes, where known. */
+  efforts?: readonly string[]
   /** Said after a dropped sampling setting. */
   hint: string
 }
@@ -148,22 +166,28 @@ interface OpenAiModel {
  */
 function openAiModel(model: string, effort?: string): OpenAiModel | undefined {
   const id = baseName(model)
-  if (/^o\d+(-|$)/.test(id)) return { sampling: false, effort: true, hint: '' }
+  // o1-mini and o1-preview came before reasoning_effort and refuse it.
+  if (/^o1-(mini|preview)(-|$)/.test(id)) return { sampling: false, effort: false, hint: '' }
+  if (/^o\d+(-|$)/.test(id)) return { sampling: false, effort: true, efforts: O_SERIES_EFFORTS, hint: '' }
   const gpt5 = /^gpt-5(?:\.(\d+))?(-[a-z0-9-]+)?$/.exec(id)
   if (gpt5) {
     const variant = gpt5[2] ?? ''
     if (/^-chat(-|$)/.test(variant)) return { sampling: true, effort: false, hint: '' }
-    const laterThan5 = gpt5[1] !== undefined && Number(gpt5[1]) >= 1
-    if (laterThan5 && !/^-pro(-|$)/.test(variant)) {
+    if (/^-pro(-|$)/.test(variant)) return { sampling: false, effort: true, efforts: ['high'], hint: '' }
+    const minor = gpt5[1] === undefined ? 0 : Number(gpt5[1])
+    if (minor >= 1) {
       // Reasoning is off unless asked for; then sampling settings are refused as for the others.
       const reasons = effort !== undefined && effort !== 'none'
+      const xhigh = minor >= 2 || /codex-max/.test(variant)
       return {
         sampling: !reasons,
         effort: true,
+        efforts: xhigh ? [...GPT_5_1_EFFORTS, 'xhigh'] : GPT_5_1_EFFORTS,
         hint: reasons ? ' while reasoning_effort is not none' : '',
       }
     }
-    return { sampling: false, effort: true, hint: '' }
+    const efforts = /codex/.test(variant) ? O_SERIES_EFFORTS : GPT_5_EFFORTS
+    return { sampling: false, effort: true, efforts, hint: '' }
   }
   if (/^(gpt-|chatgpt-)/.test(id)) return { sampling: true, effort: false, hint: '' }
   return undefined

@@ -59,6 +59,27 @@ export const openAiEffortOnlyForReasoning: Rule = (body: Body) =>
     ? "Unsupported parameter: 'reasoning_effort' is not supported with this model."
     : undefined
 
+/**
+ * Each reasoning family takes its own `reasoning_effort` values: the o-series low, medium, high;
+ * gpt-5 adds minimal; gpt-5.1 takes none but not minimal
+ * (https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort). Error
+ * text as users quote it: "Unsupported value: 'reasoning_effort' does not support 'minimal' with
+ * this model. Supported values are: 'none', 'low', 'medium', and 'high'."
+ */
+export const openAiEffortValues: Rule = (body: Body) => {
+  const effort = body.reasoning_effort
+  if (effort === undefined || !isOpenAiReasoning(body.model)) return undefined
+  const model = String(body.model)
+  const takes = /^o\d/.test(model)
+    ? ['low', 'medium', 'high']
+    : /^gpt-5\.\d/.test(model)
+      ? ['none', 'low', 'medium', 'high']
+      : ['minimal', 'low', 'medium', 'high']
+  return takes.includes(effort)
+    ? undefined
+    : `Unsupported value: 'reasoning_effort' does not support '${effort}' with this model. Supported values are: ${takes.map((t) => `'${t}'`).join(', ')}.`
+}
+
 // ---- DeepSeek, Groq (openai wire) ----
 
 /**
@@ -233,4 +254,5 @@ export const OPENAI_REASONING_RULES: Rule[] = [
   openAiNoMaxTokens,
   openAiDefaultSampling,
   openAiEffortOnlyForReasoning,
+  openAiEffortValues,
 ]
