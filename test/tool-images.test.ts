@@ -261,6 +261,27 @@ describe('tool results: binary data described, images kept apart', () => {
       letters,
     })
     assert.deepEqual(JSON.parse(toolOutcome({ content: [], structuredContent: { path } }).content), { path })
+    // An opaque cursor (base64 of JSON) is what the LLM must pass back to get the next page.
+    const cursor = Buffer.from(
+      JSON.stringify({
+        after: 'item-00421',
+        filters: { owner: 'alice', labels: ['a', 'b'] },
+        pad: 'x'.repeat(200),
+      }),
+    ).toString('base64')
+    assert.ok(cursor.length > 300)
+    assert.deepEqual(
+      JSON.parse(toolOutcome({ content: [], structuredContent: { nextCursor: cursor } }).content),
+      {
+        nextCursor: cursor,
+      },
+    )
+    // The same length of binary bytes is described.
+    const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 151 + 7) % 256)).toString('base64')
+    assert.match(
+      toolOutcome({ content: [], structuredContent: { bytes } }).content,
+      /\[binary data, 300 bytes, not shown\]/,
+    )
   })
 
   test('data: URLs in text are described, and a text block that is base64 of a known file type', () => {

@@ -2,6 +2,7 @@
 // them. Text goes through as it is; binary content is described, never inlined (base64 would cost
 // tokens and tell the model nothing): image and audio blocks, embedded blobs, data: URLs in text,
 // and base64 strings inside structured content. Progress goes to the caller as it comes.
+import { isUtf8 } from 'node:buffer'
 import type {
   CallToolResult,
   Progress,
@@ -130,7 +131,16 @@ function base64String(value: string, mixed: boolean): string | undefined {
   if (data === undefined || data.length < BINARY_MIN_CHARS || !BASE64.test(data)) return undefined
   const type = sniffBase64Image(data)?.mime_type ?? sniffOther(data)
   if (!type && !(mixed && classes(data) >= 2)) return undefined
+  // Base64 of text (an opaque pagination cursor, an encoded JSON token) is what the tool means the
+  // LLM to pass back: kept. Bytes of binary data are almost never valid UTF-8 at this length.
+  if (!type && isText(Buffer.from(data, 'base64'))) return undefined
   return `[binary data${type ? ` (${type})` : ''}, ${base64Bytes(data)} bytes, not shown]`
+}
+
+/** Valid UTF-8 without control characters other than tab and line breaks. */
+function isText(bytes: Buffer): boolean {
+  // eslint-disable-next-line no-control-regex
+  return isUtf8(bytes) && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(bytes.toString('utf8'))
 }
 
 /** How many of uppercase, lowercase and digits the string holds. */
