@@ -1,6 +1,7 @@
 // The `openai` wire: chat completions as spoken by OpenAI, Groq, OpenRouter, Ollama, vLLM and any
 // compatible proxy. One keep-alive connection pool per provider; replies are read as they arrive.
 import type { Dispatcher } from 'undici'
+import { isObject } from '../util/values.js'
 import type { ProviderConfig } from '../config/types.js'
 import { errors, withData } from '../errors.js'
 import { errorMessage, LlmEndpoint, type Body, type LlmRequestSettings, type WireOptions } from './http.js'
@@ -24,6 +25,8 @@ interface WireToolCall {
   index?: number
   id?: string
   function?: { name?: string; arguments?: unknown }
+  /** Gemini's OpenAI-compatible API: `{google: {thought_signature}}`, to be sent back as it came. */
+  extra_content?: unknown
 }
 /**
  * Reasoning comes as `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Groq,
@@ -216,6 +219,7 @@ class ReplyState {
       const args = f.function?.arguments
       if (typeof args === 'string') call.arguments += args
       else if (args !== undefined && args !== null) call.arguments += JSON.stringify(args)
+      if (isObject(f.extra_content)) call.extra_content = { ...call.extra_content, ...f.extra_content }
     }
   }
 
@@ -295,6 +299,9 @@ function toWireMessage(m: LlmMessage, echoReasoning: boolean): Record<string, un
         id: c.id,
         type: 'function',
         function: { name: c.name, arguments: c.arguments },
+        // Given back as it came: Gemini 3 refuses a call of this turn without its thought signature
+        // (https://ai.google.dev/gemini-api/docs/thought-signatures).
+        ...(c.extra_content === undefined ? {} : { extra_content: c.extra_content }),
       })),
     }
     const reasoning = echoReasoning ? resentReasoning(m.reasoning) : ''

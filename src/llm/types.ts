@@ -10,6 +10,11 @@ export interface ToolCall {
   name: string
   /** The arguments exactly as the LLM wrote them (a JSON text, possibly invalid). */
   arguments: string
+  /**
+   * What the provider attached to the call to have it back with the call (openai wire: Gemini's
+   * `extra_content.google.thought_signature`, which Gemini 3 refuses the next request without).
+   */
+  extra_content?: Record<string, unknown>
 }
 
 /**

@@ -9,7 +9,13 @@ const strict = { additionalProperties: false } as const
 const count = Type.Integer({ minimum: 0 })
 
 export const ToolCallSchema = Type.Object(
-  { id: Type.String(), name: Type.String(), arguments: Type.String() },
+  {
+    id: Type.String(),
+    name: Type.String(),
+    arguments: Type.String(),
+    // The provider's own data for the call, given back with it (llm/types.ts ToolCall).
+    extra_content: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
   strict,
 )
 

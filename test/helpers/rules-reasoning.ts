@@ -256,3 +256,28 @@ export const OPENAI_REASONING_RULES: Rule[] = [
   openAiEffortOnlyForReasoning,
   openAiEffortValues,
 ]
+
+// ---- Gemini (its OpenAI-compatible endpoint) ----
+
+/**
+ * Gemini 3 models put a thought signature on the function calls they make, which the OpenAI-
+ * compatible endpoint carries as `tool_calls[].extra_content.google.thought_signature`; the calls
+ * of the turn in progress (after the last user message) must come back with it, or the request is
+ * refused (https://ai.google.dev/gemini-api/docs/thought-signatures, "OpenAI compatibility").
+ * Error text as users quote it (https://github.com/microsoft/copilot-intellij-feedback/issues/1381,
+ * https://github.com/diegosouzapw/OmniRoute/issues/2504); Gemini wraps it in a list, the stand-in
+ * in OpenAI's error object.
+ */
+export const geminiThoughtSignatures: Rule = (body: Body) => {
+  if (!/gemini-3/.test(String(body.model))) return undefined
+  const messages: Body[] = Array.isArray(body.messages) ? body.messages : []
+  const lastUser = messages.map((m) => m.role).lastIndexOf('user')
+  for (const [i, m] of messages.entries()) {
+    if (i < lastUser || m.role !== 'assistant' || !Array.isArray(m.tool_calls)) continue
+    const first = m.tool_calls[0] as Body | undefined
+    if (first && typeof first.extra_content?.google?.thought_signature !== 'string') {
+      return `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call \`default_api:${first.function?.name}\`, position ${i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`
+    }
+  }
+  return undefined
+}
