@@ -75,6 +75,12 @@ test('a Gemini 3 tool turn: the thought signature goes back with its call, in th
   const stored = llm.requests[2]!.body.messages.find((m: any) => m.role === 'assistant' && m.tool_calls)
   assert.deepEqual(stored.tool_calls[0].extra_content, { google: { thought_signature: SIGNATURE } })
 
+  // get_history shows the call, not the provider's own data on it.
+  const history = await client.ask('get_history', { conversation_id: conversation })
+  const events = (history.result as { events: any[] }).events
+  const toolCall = events.find((e) => e.type === 'tool_call')
+  assert.deepEqual(toolCall.tool_calls, [{ id: 'call_a', name: 'demo__add', arguments: '{"a":2,"b":3}' }])
+
   // The client's tool_call chunk shows the call, not the provider's signature.
   const shown = frames.find((f) => f.status === 'chunk' && f.chunk!.type === 'tool_call')!.chunk!
     .data as object

@@ -56,7 +56,11 @@ export class ChatActions {
         if (!events) throw new errors.CONVERSATION_NOT_FOUND(conversation_id)
         return {
           events: events.map(
-            ({ instance: _instance, principal: _principal, reasoning_parts: _parts, ...event }) => event,
+            ({ instance: _instance, principal: _principal, reasoning_parts: _parts, ...event }) =>
+              // The provider's own data on a call (a thought signature) is for the provider alone.
+              event.tool_calls
+                ? { ...event, tool_calls: event.tool_calls.map(({ extra_content: _extra, ...call }) => call) }
+                : event,
           ),
         }
       }

@@ -4,7 +4,7 @@
 // that drifts from them, or from docs/protocol.md rendered from them, fails the suite.
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { errors } from '../errors.js'
-import { ChatEventSchema, UsageSchema } from '../store/event-schema.js'
+import { ChatEventSchema, ToolCallSchema, UsageSchema } from '../store/event-schema.js'
 import {
   MAX_COUNTED_ISSUES,
   MAX_LISTED_ISSUES,
@@ -266,12 +266,18 @@ export const ConversationView = Type.Object(
   },
   { ...strict, title: 'conversation', description: 'A conversation of this principal.' },
 )
-export const EventView = Type.Omit(ChatEventSchema, ['instance', 'principal', 'reasoning_parts'], {
-  ...strict,
-  title: 'event',
-  description:
-    "A stored event of the conversation, as stored (without whose and which process, and without the provider's own form of its reasoning).",
-})
+export const EventView = Type.Composite(
+  [
+    Type.Omit(ChatEventSchema, ['instance', 'principal', 'reasoning_parts', 'tool_calls']),
+    Type.Object({ tool_calls: Type.Optional(Type.Array(Type.Omit(ToolCallSchema, ['extra_content']))) }),
+  ],
+  {
+    ...strict,
+    title: 'event',
+    description:
+      "A stored event of the conversation, as stored (without whose and which process, and without the provider's own data: its form of the reasoning, what it attached to a tool call).",
+  },
+)
 
 /** What each non-chat action answers: the `result` of its `complete`. */
 export const RESULTS = {
