@@ -441,6 +441,9 @@ a progress notification read together with its result still reaches the request)
 version waited a turn after every message, and reached 0.77× the baseline's throughput on its own
 and 0.56× through the registry (measured on this machine the same day).
 
+Target (issue 13): a tool call through the registry over stdio with ${CALLERS} callers ≥ 0.9× the
+bare SDK's calls/s: ${fmt(registry.throughput / sdk.throughput, 2)}×, ${registry.throughput >= 0.9 * sdk.throughput ? 'met' : '**missed**'}.
+
 Over Streamable HTTP a call costs the client about ${fmt(httpSdk.cpuUs / 1000, 1)} ms of CPU in the SDK itself
 (undici's \`fetch\`, and web streams to parse each answer's SSE stream), beside which the
 registry's work per call is small: ${us(httpSdk, httpRegistry)} µs at the median and ${cpu(httpSdk, httpRegistry)} µs of CPU per call${small ? ', within the noise' : ''}. Both clients make

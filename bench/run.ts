@@ -19,7 +19,7 @@ export interface Bench {
 }
 
 /** One module per benchmark, each exporting `bench: Bench`; add a benchmark with one line here. */
-const MODULES = ['./store.js', './tokens.js', './mcp.js']
+const MODULES = ['./store.js', './tokens.js', './mcp.js', './turn.js', './startup.js', './websocket.js']
 
 const DOC = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url))
 const INTRO = `# Benchmarks
