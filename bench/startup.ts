@@ -6,7 +6,17 @@ import { spawn } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { DEMO, demoServers, fmt, median, ratio, spawnPlatform, verdict, waitReady } from './platform.js'
+import {
+  DEMO,
+  demoServers,
+  fmt,
+  median,
+  ownSession,
+  ratio,
+  spawnPlatform,
+  verdict,
+  waitReady,
+} from './platform.js'
 import type { Bench } from './run.js'
 
 const SELF = fileURLToPath(import.meta.url)
@@ -28,7 +38,8 @@ async function bareSdk(): Promise<void> {
   )
   await Promise.all(
     clients.map((client) =>
-      client.connect(new StdioClientTransport({ command: process.execPath, args: [DEMO], stderr: 'ignore' })),
+      // In a session of its own, as the platform's registry starts it (see ownSession).
+      client.connect(new StdioClientTransport({ ...ownSession(process.execPath, [DEMO]), stderr: 'ignore' })),
     ),
   )
   process.stdout.write('initialized\n')
@@ -102,7 +113,8 @@ From spawning a process to three stdio MCP servers (our demo server, \`dist/serv
 under three names) being ready (\`bench/startup.ts\`). The platform: \`dist/src/server.js start\`
 (memory store, auth off), until \`GET /ready\` answers 200 (asked every ${POLL_MS} ms from the spawn).
 The baseline, in the same run: a fresh node process that loads the bare MCP SDK and connects a
-\`Client\` over \`StdioClientTransport\` to each of the three servers at once, until all three are
+\`Client\` over \`StdioClientTransport\` to each of the three servers at once (each started under
+\`setsid\`, in a session of its own as the platform's registry starts them), until all three are
 initialized (then, for comparison, until their tools are listed, as the platform does before it is
 ready). ${RUNS} runs each after one warm-up run of each, taking turns; medians.
 

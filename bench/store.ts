@@ -264,8 +264,9 @@ ${writeRows.join('\n')}
 
 One append alone costs the store ${fmt(1000 / one.single, 2)} ms here against ${fmt(1000 / one.raw, 2)} ms for the raw
 append + \`fdatasync\` (this virtual disk acknowledges a flush quickly): on top of the write and the
-flush come proper-lockfile's \`mkdir\`, \`stat\` and \`rmdir\` of the lock and two \`fstat\`s (the
-catch-up, and the check right before the write). Appends that wait together in one process share
+flush come proper-lockfile's \`mkdir\`, \`stat\` and \`rmdir\` of the lock, the \`stat\` and \`writeFile\`
+of the lock's owner record (below), and two \`fstat\`s (the catch-up, and the check right before
+the write). Appends that wait together in one process share
 all of it, one write and one \`fdatasync\` for the batch (group commit), so with several in flight
 the store is well above the baseline. A platform process has one append in flight per running
 turn. With one in flight per process and four processes, the processes take turns at the lock and

@@ -25,6 +25,7 @@ import {
   demoServers,
   fmt,
   median,
+  ownSession,
   quantile,
   ratio,
   startPlatform,
@@ -218,7 +219,8 @@ async function serveBaseline(providerUrl: string): Promise<void> {
   const pool = new Pool(base.origin)
   const path = `${base.pathname.replace(/\/$/, '')}/chat/completions`
   const mcp = new Client({ name: 'bench-baseline', version: '1.0.0' }, { capabilities: {} })
-  await mcp.connect(new StdioClientTransport({ command: process.execPath, args: [DEMO], stderr: 'ignore' }))
+  // In a session of its own, as the platform's registry starts it (see ownSession).
+  await mcp.connect(new StdioClientTransport({ ...ownSession(process.execPath, [DEMO]), stderr: 'ignore' }))
   // What the LLM is offered, made once: every tool of the server, named as the platform names them.
   const { tools } = await mcp.listTools()
   const wireTools = tools.map((t) => ({
@@ -793,7 +795,9 @@ turn after turn.
 The baseline is the same work with no framework, in one process of its own (\`turn.js baseline\`):
 the same streamed request (same messages, the demo server's tools offered, same settings) with
 undici's \`Pool\`, its SSE split by hand, and for the tool turn the same call made with the bare SDK
-\`Client\` over \`StdioClientTransport\` on the demo server, then the second request; ${CLIENTS} turns
+\`Client\` over \`StdioClientTransport\` on the demo server (started under \`setsid\`, in a session of its
+own as the platform's registry starts its servers, so that the kernel's autogroup scheduling treats
+both alike), then the second request; ${CLIENTS} turns
 at once (and one at a time) in that process. Not a target, only to tell what a WebSocket costs
 by itself: the same process also serves the same turns behind a bare \`ws\` server, to the same
 ${CLIENTS} clients, one frame per chunk in the platform's protocol (no validation, no store, no
