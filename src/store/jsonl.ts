@@ -3,8 +3,11 @@
 //
 // Writes: callers queue; one batch at a time takes the proper-lockfile lock, reads what other
 // processes appended since our last offset (so request_id checks and seq numbering see them), cuts
-// a torn tail a crashed writer left, stages the whole batch, then appends it with one write() and
-// one fdatasync before anyone is answered (group commit); batch.ts decides each operation.
+// a torn tail a crashed writer left, stages the whole batch, appends it with one write() and lets
+// go of the lock; batch.ts decides each operation. Its callers are answered once an fdatasync that
+// began after the write returns (group commit): the fdatasync runs outside the lock, so one
+// process's flush overlaps the next holder's write, and one fdatasync covers every batch (and every
+// line of others read) before it. One fdatasync at a time per process.
 // Reads: an in-memory index of byte offsets per conversation (log-index.ts), built by one
 // streaming scan at open and kept current by reading only what was appended since (complete
 // lines, without the lock). The lock protocol is in lock.ts.
@@ -32,7 +35,7 @@ import {
 export interface JsonlStoreOptions extends StoreOptions {
   /** The event log; created with its folder when missing. */
   path: string
-  /** fdatasync each batch before acknowledging it. */
+  /** fdatasync what a batch wrote or read before acknowledging it. */
   fsync: boolean
   log: Logger
   /**
@@ -98,6 +101,17 @@ export class JsonlStore implements ChatStore {
 
   readonly #queue: Pending[] = []
   #flushing: Promise<void> | undefined
+  /** Batches written (the lock let go) whose callers wait for their fdatasync. */
+  readonly #settling = new Set<Promise<void>>()
+  /** The log is on disk up to here: an fdatasync began after these bytes were written or read. */
+  #durable = 0
+  /** The fdatasync in flight; one at a time, each covering all the log held when it began. */
+  #syncing: Promise<void> | undefined
+  /**
+   * What an fdatasync failed with. Linux reports a lost write once and then forgets it, so from
+   * then on nothing written through this file can be vouched for: every later write is refused.
+   */
+  #syncFailure: Error | undefined
   /** Serialises scanning and indexing in this process (catch-ups and the write of a batch). */
   #exclusiveTail: Promise<unknown> = Promise.resolve()
   #closing = false
@@ -161,6 +175,8 @@ export class JsonlStore implements ChatStore {
     const request = this.#index.requests.get(principal, requestId)
     const state = requestState(request, this.#isLive)
     if (state !== 'finished') return { state }
+    // A replay acknowledges the answer: what another process wrote is on disk before it is told.
+    await this.#durableTo(this.#index.offset)
     return { state, events: await this.#index.readAttempt(request!, requestId) }
   }
 
@@ -190,7 +206,9 @@ export class JsonlStore implements ChatStore {
   }
 
   status(): StoreStatus {
-    return { ready: !this.#closing, type: 'jsonl', path: this.#path, events: this.#index.events }
+    const status = { ready: !this.#closing, type: 'jsonl', path: this.#path, events: this.#index.events }
+    if (this.#syncFailure === undefined) return status
+    return { ...status, ready: false, detail: 'an fdatasync of the event log failed; restart to write again' }
   }
 
   /** Bytes read from the log since open: what reads cost (tests and benchmarks). */
@@ -225,6 +243,7 @@ export class JsonlStore implements ChatStore {
     } finally {
       clearTimeout(this.#giveUpTimer)
     }
+    await Promise.all(this.#settling)
     await this.#exclusive(() => Promise.resolve())
     await this.#file.close()
   }
@@ -247,18 +266,24 @@ export class JsonlStore implements ChatStore {
     this.#flushing = undefined
   }
 
-  /** One group commit; answers every caller of the batch, never throws. */
+  /**
+   * One group commit: staged and written under the lock; its callers answered once it is on disk,
+   * after the lock is let go (tracked in #settling). Never throws.
+   */
   async #commit(ops: Pending[]): Promise<void> {
     let staged: Staged[] = []
+    let upTo = 0
     try {
-      staged = await this.#lock.run(
+      this.#assertSyncable()
+      ;[staged, upTo] = await this.#lock.run(
         (hold) =>
-          this.#exclusive(async () => {
+          this.#exclusive(async (): Promise<[Staged[], number]> => {
             await this.#catchUp(true)
             const batch = new Batch(this.#index, this.#isLive)
             const outcomes = ops.map((op) => batch.stage(op))
             if (batch.lines.length > 0) await this.#write(batch, hold)
-            return outcomes
+            // Every answer rests on the log up to here: what the batch wrote, and what it read.
+            return [outcomes, this.#index.offset]
           }),
         this.#giveUp.signal,
       )
@@ -266,7 +291,50 @@ export class JsonlStore implements ChatStore {
       for (const op of ops) op.reject(err)
       return
     }
-    await Promise.all(ops.map((op, i) => this.#answer(op, staged[i]!)))
+    const settled = this.#durableTo(upTo).then(
+      () => Promise.all(ops.map((op, i) => this.#answer(op, staged[i]!))).then(() => undefined),
+      (err: unknown) => {
+        for (const op of ops) op.reject(err)
+      },
+    )
+    this.#settling.add(settled)
+    void settled.finally(() => this.#settling.delete(settled))
+  }
+
+  /** Resolves once the log is on disk up to `offset` (at once without fsync); rejects if it cannot be. */
+  async #durableTo(offset: number): Promise<void> {
+    if (!this.#fsync) return
+    while (this.#durable < offset) {
+      this.#assertSyncable()
+      // The fdatasync in flight may have begun before `offset` was reached: then one more after it.
+      this.#syncing ??= this.#sync()
+      await this.#syncing
+    }
+  }
+
+  /** One fdatasync, covering the log as far as the index holds it now. Never throws. */
+  async #sync(): Promise<void> {
+    const target = this.#index.offset
+    try {
+      await this.#file.datasync()
+      this.#durable = Math.max(this.#durable, target)
+    } catch (err) {
+      this.#syncFailure ??= err instanceof Error ? err : new Error(String(err))
+      this.#log.error(
+        { err, path: this.#path },
+        'fdatasync of the event log failed; writes are refused from now on',
+      )
+    } finally {
+      this.#syncing = undefined
+    }
+  }
+
+  #assertSyncable(): void {
+    if (this.#syncFailure === undefined) return
+    throw new errors.STORE_WRITE_FAILED(
+      `the event log could not be flushed to disk (${this.#syncFailure.message}); nothing more is acknowledged`,
+      { cause: this.#syncFailure },
+    )
   }
 
   async #answer(op: Pending, staged: Staged): Promise<void> {
@@ -294,7 +362,7 @@ export class JsonlStore implements ChatStore {
     }
   }
 
-  /** The batch's one write, after making sure nobody else wrote under our lock. */
+  /** The batch's one write, after making sure nobody else wrote under our lock; no fdatasync. */
   async #write(batch: Batch, hold: Hold): Promise<void> {
     await this.#beforeWrite?.()
     if (hold.compromised) {
@@ -314,7 +382,6 @@ export class JsonlStore implements ChatStore {
       const { bytesWritten } = await this.#file.write(data)
       if (bytesWritten !== data.length)
         throw new Error(`short write: ${bytesWritten} of ${data.length} bytes`)
-      if (this.#fsync) await this.#file.datasync()
     } catch (err) {
       // An unacknowledged batch must not stay: its callers will retry it.
       await this.#file.truncate(this.#index.offset).catch((cut: unknown) => {
@@ -346,6 +413,8 @@ export class JsonlStore implements ChatStore {
    */
   async #catchUp(locked: boolean): Promise<void> {
     const size = await this.#index.catchUp()
+    // Shrunk (a failed write cut off by its writer): what is written there next is not on disk yet.
+    this.#durable = Math.min(this.#durable, size)
     const offset = this.#index.offset
     if (locked && size > offset) {
       await this.#file.truncate(offset)

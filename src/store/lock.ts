@@ -1,6 +1,10 @@
 // The lock on the event log (architecture.md, jsonl): a proper-lockfile lock directory next to the
 // file, refreshed while held, taken over once a dead holder left it stale. A batch holds it for one
-// catch-up, one write and one fsync.
+// catch-up and one write (its fsync comes after, see jsonl.ts).
+//
+// A process waiting for the lock watches the lock directory (fs.watch: inotify on Linux), so the
+// release wakes it at once rather than at its next poll; the poll stays, for file systems that
+// report nothing and for a holder that dies without letting go.
 //
 // The holder also records itself in `<path>.lock.owner` (host, pid namespace, pid, and which lock
 // directory it holds), so a lock whose holder is provably dead on this machine (same host and pid
@@ -9,11 +13,19 @@
 // or whose process may be alive, is judged by its age alone, as before. The record is a sibling
 // file because writing into the lock directory would change its mtime, which proper-lockfile
 // watches to tell that its lock was taken.
-import { readlinkSync } from 'node:fs'
-import { mkdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import {
+  closeSync,
+  constants,
+  openSync,
+  readlinkSync,
+  statSync,
+  watch,
+  writeSync,
+  type FSWatcher,
+} from 'node:fs'
+import { mkdir, readFile, rmdir, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
 import lockfile from 'proper-lockfile'
 import type { Logger } from '../logging.js'
 import { errors } from '../errors.js'
@@ -24,6 +36,11 @@ const MAX_POLL_MS = 10
 const OWNER_CHECK_MS = 100
 /** A takeover is a few file operations: a turn directory older than this was left by a dead taker. */
 const TAKEOVER_STALE_MS = 10_000
+/**
+ * The owner record is overwritten in place, padded to this size, never truncated: truncating a file
+ * frees its block, which on ext4 costs a journal update, under the lock, on every batch.
+ */
+const RECORD_BYTES = 512
 
 /** Who holds the lock, as `<path>.lock.owner` says. */
 interface Owner {
@@ -91,7 +108,7 @@ export class EventLogLock {
     // Written before `fn` writes anything: a holder that dies at any point of its batch has left
     // its record, so the next process can take its lock over at once.
     try {
-      await this.#recordOwner()
+      this.#recordOwner()
       return await fn(hold)
     } finally {
       // A record naming a lock directory by its birth time cannot be mistaken for a later lock's,
@@ -142,29 +159,74 @@ export class EventLogLock {
           })
         }
       }
-      // Short, jittered polls: the lock is held for one write and one fsync at a time.
+      // Short, jittered polls (the lock is held for one write at a time), cut short by the release.
       const pause = Math.min(MAX_POLL_MS, 1.5 ** attempt) * (1 + Math.random())
-      await sleep(pause, undefined, { signal }).catch((err: unknown) => {
-        signal?.throwIfAborted()
-        throw err
-      })
+      await this.#released(pause, signal)
     }
   }
 
-  /** Which lock directory this is: inode and birth time, so a reused inode is not mistaken. */
-  async #lockIdentity(): Promise<{ id: string; birth: boolean } | undefined> {
-    const info = await stat(this.#lockPath, { bigint: true }).catch(() => undefined)
-    return info && { id: `${info.ino}:${info.birthtimeNs}`, birth: info.birthtimeNs > 0n }
+  /**
+   * Resolves when the lock directory is removed (or changes), after `ms`, or when `signal` aborts,
+   * whichever comes first. The watch is a hint: an event may also be the holder's refresh, and
+   * without one (the lock already gone, a file system that cannot watch, no inotify watches left)
+   * the poll alone decides.
+   */
+  #released(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      let watcher: FSWatcher | undefined
+      const finish = () => {
+        clearTimeout(timer)
+        watcher?.close()
+        signal?.removeEventListener('abort', finish)
+        resolve()
+      }
+      const timer = setTimeout(finish, ms)
+      if (signal?.aborted) return finish()
+      signal?.addEventListener('abort', finish, { once: true })
+      try {
+        // Not persistent: the timer keeps the process alive while it waits, the watch need not.
+        watcher = watch(this.#lockPath, { persistent: false }, finish)
+        watcher.on('error', finish)
+      } catch (err) {
+        // Gone already: released since the try. Any other failure: the poll alone.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') finish()
+      }
+    })
   }
 
-  async #recordOwner(): Promise<void> {
-    const lock = await this.#lockIdentity()
+  /**
+   * Which lock directory this is: inode and birth time, so a reused inode is not mistaken. A
+   * synchronous stat: it runs under the lock, where a thread-pool round trip costs more than it.
+   */
+  #lockIdentity(): { id: string; birth: boolean } | undefined {
+    try {
+      const info = statSync(this.#lockPath, { bigint: true, throwIfNoEntry: false })
+      return info && { id: `${info.ino}:${info.birthtimeNs}`, birth: info.birthtimeNs > 0n }
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Three synchronous system calls on a small cached file, under the lock (as #lockIdentity). Not
+   * atomic on purpose: a torn record does not parse, and an unknown owner is judged by age.
+   */
+  #recordOwner(): void {
+    const lock = this.#lockIdentity()
     this.#recordedBirth = lock?.birth ?? false
     const owner: Owner = { host: HOST, pidns: PIDNS, pid: process.pid, lock: lock?.id ?? '' }
-    // Not atomic on purpose: a torn record does not parse, and an unknown owner is judged by age.
-    await writeFile(this.#ownerPath, JSON.stringify(owner)).catch((err: unknown) =>
-      this.#log.warn({ err, path: this.#ownerPath }, 'could not record the event log lock owner'),
-    )
+    // Padded with spaces (JSON allows them), so it covers any shorter record written before it.
+    const record = Buffer.from(JSON.stringify(owner).padEnd(RECORD_BYTES))
+    try {
+      const fd = openSync(this.#ownerPath, constants.O_WRONLY | constants.O_CREAT, 0o644)
+      try {
+        writeSync(fd, record, 0, record.length, 0)
+      } finally {
+        closeSync(fd)
+      }
+    } catch (err) {
+      this.#log.warn({ err, path: this.#ownerPath }, 'could not record the event log lock owner')
+    }
   }
 
   /**
@@ -197,7 +259,7 @@ export class EventLogLock {
   async #ownerSeemsDead(): Promise<boolean> {
     const owner = parseOwner(await readFile(this.#ownerPath, 'utf8').catch(() => undefined))
     if (!owner || owner.host !== HOST || owner.pidns !== PIDNS || owner.pid === process.pid) return false
-    if (owner.lock === '' || owner.lock !== (await this.#lockIdentity())?.id) return false
+    if (owner.lock === '' || owner.lock !== this.#lockIdentity()?.id) return false
     return isDead(owner.pid)
   }
 
