@@ -12,13 +12,14 @@
 // streaming scan at open and kept current by reading only what was appended since (complete
 // lines, without the lock). The lock protocol is in lock.ts.
 import { errors } from '../errors.js'
+import { fstatSync, writeSync } from 'node:fs'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../logging.js'
 import { Batch, type Staged } from './batch.js'
 import { EventLogLock, type Hold } from './lock.js'
-import { LogIndex } from './log-index.js'
+import { LogIndex, SYNC_IO_BYTES } from './log-index.js'
 import {
   newestFirst,
   requestState,
@@ -101,8 +102,6 @@ export class JsonlStore implements ChatStore {
 
   readonly #queue: Pending[] = []
   #flushing: Promise<void> | undefined
-  /** Batches written (the lock let go) whose callers wait for their fdatasync. */
-  readonly #settling = new Set<Promise<void>>()
   /** The log is on disk up to here: an fdatasync began after these bytes were written or read. */
   #durable = 0
   /** The fdatasync in flight; one at a time, each covering all the log held when it began. */
@@ -243,7 +242,6 @@ export class JsonlStore implements ChatStore {
     } finally {
       clearTimeout(this.#giveUpTimer)
     }
-    await Promise.all(this.#settling)
     await this.#exclusive(() => Promise.resolve())
     await this.#file.close()
   }
@@ -267,14 +265,16 @@ export class JsonlStore implements ChatStore {
   }
 
   /**
-   * One group commit: staged and written under the lock; its callers answered once it is on disk,
-   * after the lock is let go (tracked in #settling). Never throws.
+   * One group commit: staged and written under the lock, its callers answered once it is on disk.
+   * The fdatasync comes after the lock is let go, so another process writes meanwhile; the next
+   * batch of this process waits for it, so the lock is shared fairly, and what queued meanwhile
+   * goes in that one batch. Never throws.
    */
   async #commit(ops: Pending[]): Promise<void> {
     let staged: Staged[] = []
-    let upTo = 0
     try {
       this.#assertSyncable()
+      let upTo = 0
       ;[staged, upTo] = await this.#lock.run(
         (hold) =>
           this.#exclusive(async (): Promise<[Staged[], number]> => {
@@ -287,18 +287,12 @@ export class JsonlStore implements ChatStore {
           }),
         this.#giveUp.signal,
       )
+      await this.#durableTo(upTo)
     } catch (err) {
       for (const op of ops) op.reject(err)
       return
     }
-    const settled = this.#durableTo(upTo).then(
-      () => Promise.all(ops.map((op, i) => this.#answer(op, staged[i]!))).then(() => undefined),
-      (err: unknown) => {
-        for (const op of ops) op.reject(err)
-      },
-    )
-    this.#settling.add(settled)
-    void settled.finally(() => this.#settling.delete(settled))
+    await Promise.all(ops.map((op, i) => this.#answer(op, staged[i]!)))
   }
 
   /** Resolves once the log is on disk up to `offset` (at once without fsync); rejects if it cannot be. */
@@ -365,13 +359,15 @@ export class JsonlStore implements ChatStore {
   /** The batch's one write, after making sure nobody else wrote under our lock; no fdatasync. */
   async #write(batch: Batch, hold: Hold): Promise<void> {
     await this.#beforeWrite?.()
-    if (hold.compromised) {
+    const lost = hold.verify()
+    if (lost) {
       throw new errors.STORE_LOCK_COMPROMISED('the event log lock was lost; nothing was written', {
-        cause: hold.compromised,
+        cause: lost,
       })
     }
     // Someone appending under what we believe is our lock means the lock is not ours any more.
-    const { size } = await this.#file.stat()
+    // (A synchronous fstat: under the lock, a thread-pool round trip costs more than the call.)
+    const { size } = fstatSync(this.#file.fd)
     if (size !== this.#index.offset) {
       throw new errors.STORE_LOCK_COMPROMISED(
         `the event log changed under our lock (${size} bytes, ${this.#index.offset} expected); nothing was written`,
@@ -379,7 +375,11 @@ export class JsonlStore implements ChatStore {
     }
     const data = Buffer.from(batch.lines.join(''), 'utf8')
     try {
-      const { bytesWritten } = await this.#file.write(data)
+      // Small, as most batches are: written synchronously, for the reason the catch-up reads so.
+      const bytesWritten =
+        data.length <= SYNC_IO_BYTES
+          ? writeSync(this.#file.fd, data)
+          : (await this.#file.write(data)).bytesWritten
       if (bytesWritten !== data.length)
         throw new Error(`short write: ${bytesWritten} of ${data.length} bytes`)
     } catch (err) {
