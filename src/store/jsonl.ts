@@ -1,13 +1,14 @@
 // The `jsonl` repository (architecture.md, jsonl): one append-only file of events, one JSON line
 // each, shared by every process of one machine that opens it.
 //
-// Writes: callers queue; one batch at a time takes the proper-lockfile lock, reads what other
+// Writes: callers queue; one batch at a time takes the log's lock (lock.ts), reads what other
 // processes appended since our last offset (so request_id checks and seq numbering see them), cuts
 // a torn tail a crashed writer left, stages the whole batch, appends it with one write() and lets
 // go of the lock; batch.ts decides each operation. Its callers are answered once an fdatasync that
-// began after the write returns (group commit): the fdatasync runs outside the lock, so one
-// process's flush overlaps the next holder's write, and one fdatasync covers every batch (and every
-// line of others read) before it. One fdatasync at a time per process.
+// began after the write returns (group commit). The fdatasync runs after the lock is let go, so
+// other processes write meanwhile; this process's next batch waits for it, and takes in everything
+// queued meanwhile. An fdatasync flushes the whole file: it also covers the lines of others that
+// the batch read, which its answers (a duplicate, a seq) rest on.
 // Reads: an in-memory index of byte offsets per conversation (log-index.ts), built by one
 // streaming scan at open and kept current by reading only what was appended since (complete
 // lines, without the lock). The lock protocol is in lock.ts.
@@ -41,7 +42,7 @@ export interface JsonlStoreOptions extends StoreOptions {
   log: Logger
   /**
    * A lock not refreshed for this long is taken to belong to a dead process and taken over
-   * (default 5000; proper-lockfile's floor is 2000). The holder refreshes it every staleMs / 2.
+   * (default 5000, at least 2000). The holder refreshes it every staleMs / 2.
    */
   staleMs?: number
   /** How long a batch waits for the lock before failing with STORE_LOCK_TIMEOUT (default 30 s). */
