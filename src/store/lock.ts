@@ -65,8 +65,12 @@ function pidNamespace(): string | null {
   }
 }
 
+/** Tells this process's holdings apart (random: a pid is reused), numbered within it. */
+const PROCESS_NONCE = randomBytes(4).toString('hex')
+let holdings = 0
+
 /** The target of a lock link: who holds it, and which holding it is. */
-export function lockTarget(pid: number, nonce = randomBytes(6).toString('hex')): string {
+export function lockTarget(pid: number, nonce = `${PROCESS_NONCE}${(holdings++).toString(16)}`): string {
   return `${pid}.${MACHINE}.${nonce}`
 }
 
