@@ -244,6 +244,8 @@ export class JsonlStore implements ChatStore {
       clearTimeout(this.#giveUpTimer)
     }
     await this.#exclusive(() => Promise.resolve())
+    // A replay's flush may still run.
+    await this.#syncing
     await this.#file.close()
   }
 

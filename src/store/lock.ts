@@ -209,7 +209,11 @@ export class EventLogLock {
         // No watch here (a file system that cannot, no inotify watches left): the poll alone.
       }
       // Let go between the last try and the watch: no event will come for that.
-      if (this.#look().state === 'free') finish()
+      try {
+        if (!lstatSync(this.#lockPath, { throwIfNoEntry: false })) finish()
+      } catch {
+        // Cannot look: the next try will say why.
+      }
     })
   }
 
