@@ -277,6 +277,10 @@ export class JsonlStore implements ChatStore {
     let staged: Staged[] = []
     try {
       this.#assertSyncable()
+      // What others appended is read (and parsed) before the lock, and again after each wait for
+      // it, so that under the lock only what came since is left to read.
+      const readOthers = () => this.#exclusive(() => this.#catchUp(false))
+      await readOthers()
       let upTo = 0
       ;[staged, upTo] = await this.#lock.run(
         (hold) =>
@@ -289,6 +293,7 @@ export class JsonlStore implements ChatStore {
             return [outcomes, this.#index.offset]
           }),
         this.#giveUp.signal,
+        readOthers,
       )
       await this.#durableTo(upTo)
     } catch (err) {

@@ -137,10 +137,15 @@ export class EventLogLock {
   /**
    * Runs `fn` holding the lock, and lets go after, whatever `fn` did. Waits for the lock at most
    * timeoutMs (STORE_LOCK_TIMEOUT), or until `signal` aborts: then rejects with its reason, `fn`
-   * not run.
+   * not run. `meanwhile` runs after each wait, before the next try: work done there, rather than
+   * under the lock, is not waited for by every other process.
    */
-  async run<T>(fn: (hold: Hold) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const holding = await this.#acquire(signal)
+  async run<T>(
+    fn: (hold: Hold) => Promise<T>,
+    signal?: AbortSignal,
+    meanwhile?: () => Promise<void>,
+  ): Promise<T> {
+    const holding = await this.#acquire(signal, meanwhile)
     try {
       return await fn(holding)
     } finally {
@@ -148,7 +153,10 @@ export class EventLogLock {
     }
   }
 
-  async #acquire(signal: AbortSignal | undefined): Promise<Holding> {
+  async #acquire(
+    signal: AbortSignal | undefined,
+    meanwhile: (() => Promise<void>) | undefined,
+  ): Promise<Holding> {
     const deadline = performance.now() + this.#timeoutMs
     let checkedAt = -Infinity
     for (let attempt = 0; ; attempt++) {
@@ -167,6 +175,7 @@ export class EventLogLock {
       // Short, jittered polls (the lock is held for one write at a time), cut short by the release.
       const pause = this.#pollMs ?? Math.min(MAX_POLL_MS, 1.5 ** attempt) * (1 + Math.random())
       await this.#released(pause, signal)
+      await meanwhile?.()
     }
   }
 
