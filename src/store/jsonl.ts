@@ -18,7 +18,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../logging.js'
-import { Batch, type Staged } from './batch.js'
+import { Batch, prepare, type Prepared, type Staged } from './batch.js'
 import { EventLogLock, type Hold } from './lock.js'
 import { LogIndex, SYNC_IO_BYTES } from './log-index.js'
 import {
@@ -75,14 +75,14 @@ const MAX_BATCH = 512
 type Pending =
   | {
       kind: 'begin'
-      message: NewEvent
+      message: Prepared
       create: boolean
       resolve: (result: BeginTurnResult) => void
       reject: (err: unknown) => void
     }
   | {
       kind: 'append'
-      events: NewEvent[]
+      events: Prepared[]
       resolve: (events: ChatEvent[]) => void
       reject: (err: unknown) => void
     }
@@ -165,7 +165,11 @@ export class JsonlStore implements ChatStore {
   }
 
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult> {
-    return new Promise((resolve, reject) => this.#submit({ kind: 'begin', message, create, resolve, reject }))
+    return new Promise((resolve, reject) => {
+      // Serialized and checked here, before the queue and the lock (batch.ts, prepare).
+      const prepared = settle(() => prepare(message), reject)
+      if (prepared) this.#submit({ kind: 'begin', message: prepared, create, resolve, reject })
+    })
   }
 
   /** From the index, brought up to date with what other processes appended (no lock, no write). */
@@ -182,7 +186,10 @@ export class JsonlStore implements ChatStore {
 
   append(events: NewEvent[]): Promise<ChatEvent[]> {
     if (events.length === 0) return Promise.resolve([])
-    return new Promise((resolve, reject) => this.#submit({ kind: 'append', events, resolve, reject }))
+    return new Promise((resolve, reject) => {
+      const prepared = settle(() => events.map(prepare), reject)
+      if (prepared) this.#submit({ kind: 'append', events: prepared, resolve, reject })
+    })
   }
 
   async history(
@@ -428,5 +435,15 @@ export class JsonlStore implements ChatStore {
       await this.#file.truncate(offset)
       this.#log.warn({ path: this.#path, offset, bytes: size - offset }, 'cut off a torn last line')
     }
+  }
+}
+
+/** `step()`, or undefined with `reject` called with what it threw. */
+function settle<T>(step: () => T, reject: (err: unknown) => void): T | undefined {
+  try {
+    return step()
+  } catch (err) {
+    reject(err)
+    return undefined
   }
 }
