@@ -107,8 +107,8 @@ export class Turn {
   /**
    * The turn's tool calls and results not yet stored: they are written with the turn's answer (or
    * with what it said, if it ends unfinished), in one write (docs/store.md, "When a turn is
-   * stored"). Cleared once written; closed (undefined) once the turn's last write is under way, so
-   * a tool that answers after that is not stored.
+   * stored"). Closed (undefined) once the turn's last write is under way, so a tool that answers
+   * after that is not stored; given back if that write fails.
    */
   #unstored: NewEvent[] | undefined = []
   #toolList: { available: RegisteredTool[]; specs: ToolSpec[] } | undefined
