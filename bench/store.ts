@@ -264,14 +264,14 @@ ${writeRows.join('\n')}
 
 One append alone costs the store ${fmt(1000 / one.single, 2)} ms here against ${fmt(1000 / one.raw, 2)} ms for the raw
 append + \`fdatasync\` (this virtual disk acknowledges a flush quickly): on top of the write and the
-flush come proper-lockfile's \`mkdir\`, \`stat\` and \`rmdir\` of the lock, the \`stat\` and \`writeFile\`
-of the lock's owner record (below), and two \`fstat\`s (the catch-up, and the check right before
-the write). Appends that wait together in one process share
-all of it, one write and one \`fdatasync\` for the batch (group commit), so with several in flight
-the store is well above the baseline. A platform process has one append in flight per running
-turn. With one in flight per process and four processes, the processes take turns at the lock and
-a waiting one only finds it free at its next poll (every 1 to 10 ms, jittered): that row pays for
-the hand-over.
+flush come the lock (a \`symlink\` and an \`unlink\`, src/store/lock.ts), two \`fstat\`s and a
+\`readlink\` under it, and the serializing and checking of the event. Appends that wait together in
+one process share all of it, one write and one \`fdatasync\` for the batch (group commit), so with
+several in flight the store is well above the baseline. A platform process has one append in flight
+per running turn. Several processes take turns at the lock: a waiting one is woken by the release
+(it watches the lock's folder), and each flushes after letting go, while the next one writes. Their
+writes follow one another where the raw writers' come together, so the file system's journal merges
+fewer of their flushes into one commit: that is what the four-process rows pay.
 
 Targets (issue 13), against the raw rate of 4 writer processes in the same run: 4 processes with
 one append in flight each ${fmt(four.single / four.raw, 2)}× (≥ 0.5×: ${target(four.single / four.raw, 0.5)}); with 16 in flight each

@@ -180,6 +180,39 @@ for (const repository of REPOSITORIES) {
         assert.equal(store.status().type, repository.name)
       }))
 
+    test('what a store keeps cannot be changed through the objects that went in or came out', () =>
+      withStore(async (store) => {
+        started(await store.beginTurn(userMessage({ conversation_id: 'c1', request_id: 'r1' }), true))
+        const call: NewEvent = {
+          ...answer({ conversation_id: 'c1', request_id: 'r1', principal: 'alice' }),
+          type: 'tool_call',
+          content: 'Looking.',
+          tool_calls: [{ id: 'k1', name: 'demo__add', arguments: '{"a":1}' }],
+          usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+          token_count: 7,
+        }
+        const [returned] = await store.append([call])
+        const kept = await store.history('alice', 'c1')
+        const expected = structuredClone(kept)
+        // Changed after the append: the caller's own objects, and those the store gave back. A
+        // repository may hand out frozen events (changing them throws) or copies (nothing else sees it).
+        call.content = 'changed'
+        call.tool_calls![0]!.name = 'changed'
+        call.usage!.total_tokens = 99
+        for (const event of [returned!, ...kept!]) {
+          try {
+            event.content = 'changed'
+            event.tool_calls?.push({ id: 'k2', name: 'x', arguments: '' })
+            if (event.usage) event.usage.total_tokens = 99
+          } catch (err) {
+            assert.ok(err instanceof TypeError, String(err))
+          }
+        }
+        assert.deepEqual(await store.history('alice', 'c1'), expected)
+        const peeked = await store.beginTurn(userMessage({ conversation_id: 'c1', request_id: 'r2' }), false)
+        assert.equal(started(peeked).seq, 3)
+      }))
+
     test('not_found: create on a taken id, continue an unknown one or someone else’s', () =>
       withStore(async (store) => {
         started(await store.beginTurn(userMessage({ conversation_id: 'c1', request_id: 'r1' }), true))

@@ -6,25 +6,26 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import {
   appendFileSync,
-  existsSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { once } from 'node:events'
-import { hostname, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { eventProblem } from '../src/store/event-schema.js'
 import { JsonlStore } from '../src/store/jsonl.js'
-import { EventLogLock } from '../src/store/lock.js'
+import { EventLogLock, lockTarget } from '../src/store/lock.js'
 import type { Logger } from '../src/logging.js'
 import type { ChatEvent, NewEvent } from '../src/store/types.js'
 import { PRINCIPAL, SHARED_CONVERSATION, type WorkerTask } from './helpers/store-worker.js'
@@ -96,6 +97,11 @@ function recordingLog(): Logger & { entries: Logged[] } {
     warn: (obj, msg) => entries.push({ level: 'warn', msg, obj }),
     error: (obj, msg) => entries.push({ level: 'error', msg, obj }),
   }
+}
+
+/** Whether something holds the lock's name: a link (not followed: it points nowhere) or a directory. */
+function locked(lock: string): boolean {
+  return lstatSync(lock, { throwIfNoEntry: false }) !== undefined
 }
 
 async function tempLog(): Promise<{ dir: string; path: string }> {
@@ -281,7 +287,7 @@ test('a lock left behind is taken over once stale; a live holder keeps it', asyn
       lockTimeoutMs: STALE_MS + 1000,
     })
     assert.equal((await store.beginTurn(turn('c1', 'r1'), true)).outcome, 'started')
-    assert.ok(!existsSync(lock), 'released after the write')
+    assert.ok(!locked(lock), 'released after the write')
 
     // A live process holding the lock (and keeping it fresh) is waited for, past the stale
     // period, until the wait runs out.
@@ -291,7 +297,7 @@ test('a lock left behind is taken over once stale; a live holder keeps it', asyn
     // Killed, it leaves its lock behind; the next write takes it over once stale.
     holder.child.kill('SIGKILL')
     await holder.closed
-    assert.ok(existsSync(lock), 'the killed holder left its lock')
+    assert.ok(locked(lock), 'the killed holder left its lock')
     const [event] = await store.append([reply('c1', 'r1')])
     assert.equal(event!.seq, 2)
     assert.deepEqual(
@@ -325,7 +331,8 @@ test('a lock whose holder died on this machine is taken over at once, not after 
         holder.child.kill('SIGKILL')
         throw err
       })
-    const record = existsSync(`${lock}.owner`) ? readFileSync(`${lock}.owner`, 'utf8') : '{}'
+    // The lock is a link whose target names its holder: `<pid>.<machine>.<nonce>`.
+    const target = readlinkSync(lock)
 
     // While the holder lives, its lock is its own: a short wait runs out.
     const log = recordingLog()
@@ -335,22 +342,18 @@ test('a lock whose holder died on this machine is taken over at once, not after 
       })
       .finally(() => holder.child.kill('SIGKILL'))
     assert.equal((await holder.closed).signal, 'SIGKILL')
-    assert.ok(existsSync(lock), 'the killed holder left its lock')
+    assert.ok(locked(lock), 'the killed holder left its lock')
 
     const started = performance.now()
     const store = await JsonlStore.open({ path, fsync: true, isLive: alive, log, staleMs })
     assert.equal((await store.beginTurn(turn('after', 'r-after'), true)).outcome, 'started')
     const elapsed = performance.now() - started
     assert.ok(elapsed < 2000, `opened and wrote in ${Math.round(elapsed)} ms (stale after ${staleMs})`)
-    assert.equal(
-      (JSON.parse(record) as { pid?: number }).pid,
-      holder.child.pid,
-      'the lock recorded its holder',
-    )
+    assert.equal(Number(target.split('.')[0]), holder.child.pid, 'the lock named its holder')
     assert.ok(
       log.entries.some((e) => e.msg === 'took over the event log lock of a process that died holding it'),
     )
-    assert.ok(!existsSync(lock), 'the lock released after the write')
+    assert.ok(!locked(lock), 'the lock released after the write')
     assertGapless(readEvents(path))
     await store.close()
   } finally {
@@ -585,18 +588,11 @@ test('three takers of a dead holder lock at once: never two holders, never a fai
     const gone = spawn(process.execPath, ['-e', ''])
     await once(gone, 'exit')
     const deadPid = gone.pid!
-    const lockDir = `${path}.lock`
+    const lockPath = `${path}.lock`
     let most = 0
     for (let trial = 0; trial < 60; trial++) {
-      mkdirSync(lockDir)
-      const info = statSync(lockDir, { bigint: true })
-      const owner = {
-        host: hostname(),
-        pidns: existsSync('/proc/self/ns/pid') ? readlinkSync('/proc/self/ns/pid') : null,
-        pid: deadPid,
-        lock: `${info.ino}:${info.birthtimeNs}`,
-      }
-      writeFileSync(`${lockDir}.owner`, JSON.stringify(owner))
+      // The lock as a process of this machine leaves it when it dies holding it.
+      symlinkSync(lockTarget(deadPid), lockPath)
       let holding = 0
       const takers = Array.from(
         { length: 3 },
@@ -612,10 +608,56 @@ test('three takers of a dead holder lock at once: never two holders, never a fai
           }),
         ),
       )
-      assert.ok(!existsSync(lockDir), `trial ${trial}: the last holder let go`)
+      assert.ok(!locked(lockPath), `trial ${trial}: the last holder let go`)
     }
     assert.equal(most, 1, 'one holder at a time')
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test(
+  'processes waiting for the lock are woken by its release: one holder at a time, no update lost',
+  { timeout: 120_000 },
+  async (t) => {
+    const { dir, path } = await tempLog()
+    try {
+      const trace = join(dir, 'trace')
+      const counter = join(dir, 'counter')
+      writeFileSync(trace, '')
+      writeFileSync(counter, '0')
+      // The lock as a process of this machine leaves it when it dies holding it: the first to try
+      // takes it over.
+      const gone = spawn(process.execPath, ['-e', ''])
+      await once(gone, 'exit')
+      symlinkSync(lockTarget(gone.pid!), `${path}.lock`)
+      // A waiter tries again only when the lock's release wakes it, or ten minutes later: every
+      // round below waits for a hand-over it must see, or this test runs out of time.
+      const rounds = 25
+      const startAt = Date.now() + 1000
+      const workers = ['a', 'b', 'c', 'd'].map(
+        (worker) =>
+          new Worker({ task: 'lock-rounds', path, worker, rounds, pollMs: 600_000, startAt, trace, counter }),
+      )
+      await Promise.all(workers.map((w) => w.succeeded()))
+
+      const lines = readFileSync(trace, 'utf8').split('\n').slice(0, -1)
+      assert.equal(lines.length, 4 * rounds * 2, 'every round ran')
+      for (let i = 0; i < lines.length; i += 2) {
+        assert.match(lines[i]!, /^in [a-d]$/)
+        assert.equal(
+          lines[i + 1],
+          lines[i]!.replace('in', 'out'),
+          `line ${i + 2}: nobody else entered meanwhile`,
+        )
+      }
+      assert.equal(readFileSync(counter, 'utf8'), String(4 * rounds), 'no update lost')
+      const handOvers = lines.filter((line, i) => i % 2 === 0 && i > 0 && line !== lines[i - 2]).length
+      t.diagnostic(`${handOvers} hand-overs between processes in ${4 * rounds} rounds`)
+      assert.ok(handOvers >= 3, 'the lock went from process to process')
+      assert.ok(!locked(`${path}.lock`), 'the last holder let go')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  },
+)

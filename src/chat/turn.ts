@@ -104,6 +104,13 @@ export class Turn {
   /** Its reasoning so far, kept with it. */
   #partialReasoning = ''
   #began = false
+  /**
+   * The turn's tool calls and results not yet stored: they are written with the turn's answer (or
+   * with what it said, if it ends unfinished), in one write (docs/store.md, "When a turn is
+   * stored"). Closed (undefined) once the turn's last write is under way, so a tool that answers
+   * after that is not stored; given back if that write fails.
+   */
+  #unstored: NewEvent[] | undefined = []
   #toolList: { available: RegisteredTool[]; specs: ToolSpec[] } | undefined
 
   constructor(deps: TurnDeps, request: TurnRequest, emit: TurnEmitter, signal: AbortSignal) {
@@ -194,20 +201,18 @@ export class Turn {
     }
     const serverOf = new Map(available.map((t) => [t.name, t.server]))
     const answer = await this.#converse(messages, specs, serverOf)
-    await store.append([
-      {
-        ...this.#event({
-          type: 'assistant_message',
-          role: 'assistant',
-          content: answer.text,
-          status: 'complete',
-          ...(answer.reasoning ? { reasoning: answer.reasoning } : {}),
-        }),
-        model: this.model,
-        usage: this.usage,
-        finish_reason: this.finish,
-      },
-    ])
+    await this.#storeLast({
+      ...this.#event({
+        type: 'assistant_message',
+        role: 'assistant',
+        content: answer.text,
+        status: 'complete',
+        ...(answer.reasoning ? { reasoning: answer.reasoning } : {}),
+      }),
+      model: this.model,
+      usage: this.usage,
+      finish_reason: this.finish,
+    })
     return {
       conversation_id: this.conversationId,
       model: this.model,
@@ -230,7 +235,7 @@ export class Turn {
     const status = stopped || this.#partial ? 'interrupted' : 'error'
     try {
       const reasoning = this.#partialReasoning
-      await this.#deps.store.append([
+      await this.#storeLast(
         this.#event({
           type: 'assistant_message',
           role: 'assistant',
@@ -238,7 +243,7 @@ export class Turn {
           status,
           ...(reasoning ? { reasoning } : {}),
         }),
-      ])
+      )
     } catch (storeErr) {
       this.#deps.log.error(
         {
@@ -248,6 +253,21 @@ export class Turn {
         },
         'unfinished turn not stored',
       )
+    }
+  }
+
+  /**
+   * The turn's last write: its tool calls and results not yet stored, then how it ended, in one
+   * append. Failed, it leaves them unstored, for storeUnfinished to write with what it says.
+   */
+  async #storeLast(last: NewEvent): Promise<void> {
+    const events = [...(this.#unstored ?? []), last]
+    this.#unstored = undefined
+    try {
+      await this.#deps.store.append(events)
+    } catch (err) {
+      this.#unstored = events.slice(0, -1)
+      throw err
     }
   }
 
@@ -298,20 +318,18 @@ export class Turn {
         return { text: reply.text + notice, reasoning: reply.reasoning }
       }
       this.hops++
-      await this.#deps.store.append([
-        {
-          ...this.#event({
-            type: 'tool_call',
-            role: 'assistant',
-            content: reply.text,
-            status: 'complete',
-            tool_calls: reply.calls,
-            ...(reply.reasoning ? { reasoning: reply.reasoning } : {}),
-            ...(reply.parts.length ? { reasoning_parts: reply.parts } : {}),
-          }),
-          model: this.model,
-        },
-      ])
+      this.#unstored?.push({
+        ...this.#event({
+          type: 'tool_call',
+          role: 'assistant',
+          content: reply.text,
+          status: 'complete',
+          tool_calls: reply.calls,
+          ...(reply.reasoning ? { reasoning: reply.reasoning } : {}),
+          ...(reply.parts.length ? { reasoning_parts: reply.parts } : {}),
+        }),
+        model: this.model,
+      })
       this.#partial = ''
       this.#partialReasoning = ''
       // The reply goes back as it came, its reasoning with it where the provider requires it
@@ -345,7 +363,8 @@ export class Turn {
       signal: this.#signal,
       onProgress: (p) => this.#emit.chunk({ type: 'progress', data: { id: call.id, name: call.name, ...p } }),
     })
-    await this.#deps.store.append([
+    // In the order the results came, as the client is told of them.
+    this.#unstored?.push(
       this.#event({
         type: 'tool_result',
         role: 'tool',
@@ -353,7 +372,7 @@ export class Turn {
         status: outcome.is_error ? 'error' : 'complete',
         tool_call_id: call.id,
       }),
-    ])
+    )
     this.#emit.chunk({
       type: 'tool_result',
       data: { id: call.id, name: call.name, is_error: outcome.is_error, content: outcome.content },

@@ -1,6 +1,8 @@
 // One group commit of the jsonl repository being prepared (architecture.md, jsonl): each queued
 // operation decided under the lock, against the index and what the batch already holds, its events
 // numbered and made lines. Nothing is written here, and the index is not touched until the write.
+// What does not depend on the log (serializing an event, checking it against the schema) is done
+// before the lock, by `prepare`: under it, an event only gets its id, seq and time.
 import { randomUUID } from 'node:crypto'
 import { eventProblem } from './event-schema.js'
 import type { LogIndex } from './log-index.js'
@@ -8,9 +10,38 @@ import { RequestIndex, type TrackedRequest } from './request-index.js'
 import { errors } from '../errors.js'
 import { requestState, type ChatEvent, type NewEvent } from './types.js'
 
-/** An operation as a caller queued it. */
+/** An event as a caller gave it, serialized and checked, waiting for its id, seq and time. */
+export interface Prepared {
+  conversation_id: string
+  /** Its other fields as they will be read back (the JSON round trip drops what JSON cannot hold). */
+  fields: Omit<NewEvent, 'conversation_id'>
+  /** Those fields as JSON, braces included. */
+  json: string
+}
+
+/** What a line's head looks like to the schema check, before the real one is known. */
+const PLACEHOLDER = { id: 'id', seq: 1, timestamp: '1970-01-01T00:00:00.000Z' }
+
+/** Serializes and checks an event; STORE_INVALID_EVENT when it does not fit the schema. */
+export function prepare(input: NewEvent): Prepared {
+  // Fields the store assigns are never taken from the caller, even if present at runtime.
+  const {
+    id: _id,
+    seq: _seq,
+    timestamp: _timestamp,
+    conversation_id,
+    ...rest
+  } = input as Partial<ChatEvent> & NewEvent
+  const json = JSON.stringify(rest)
+  const fields = JSON.parse(json) as Prepared['fields']
+  const problem = eventProblem({ ...PLACEHOLDER, conversation_id, ...fields })
+  if (problem) throw new errors.STORE_INVALID_EVENT(`the event does not fit the schema: ${problem}`)
+  return { conversation_id, fields, json }
+}
+
+/** An operation as a caller queued it, its events prepared. */
 export type Operation =
-  { kind: 'begin'; message: NewEvent; create: boolean } | { kind: 'append'; events: NewEvent[] }
+  { kind: 'begin'; message: Prepared; create: boolean } | { kind: 'append'; events: Prepared[] }
 
 /** What an operation of a batch came to, before the batch is written. */
 export type Staged =
@@ -50,17 +81,18 @@ export class Batch {
     try {
       if (op.kind === 'append') return { kind: 'appended', events: this.#stageEvents(op.events) }
       const { message, create } = op
-      const request = this.#requests.get(message.principal, message.request_id)
+      const { principal, request_id } = message.fields
+      const request = this.#requests.get(principal, request_id)
       const state = requestState(request, this.#isLive)
       if (state === 'running' || state === 'finished') {
-        return { kind: 'duplicate', request: request!, requestId: message.request_id }
+        return { kind: 'duplicate', request: request!, requestId: request_id }
       }
       if (state === 'retry') {
         const [event] = this.#stageEvents([{ ...message, conversation_id: request!.conversation }])
         return { kind: 'started', event: event!, retry: true }
       }
       const owner = this.#owner(message.conversation_id)
-      if (create ? owner !== undefined : owner !== message.principal) return { kind: 'not_found' }
+      if (create ? owner !== undefined : owner !== principal) return { kind: 'not_found' }
       const [event] = this.#stageEvents([message])
       return { kind: 'started', event: event!, retry: false }
     } catch (error) {
@@ -72,43 +104,32 @@ export class Batch {
     return this.#index.owner(conversationId) ?? this.#owners.get(conversationId)
   }
 
-  /** Builds and checks all events of one operation first, so a refused one stages nothing. */
-  #stageEvents(inputs: NewEvent[]): ChatEvent[] {
-    const nextSeq = new Map<string, number>()
-    const built = inputs.map((input) => {
-      const conversation = input.conversation_id
-      const last =
-        nextSeq.get(conversation) ?? this.#lastSeq.get(conversation) ?? this.#index.lastSeq(conversation)
-      nextSeq.set(conversation, last + 1)
-      return buildEvent(input, last + 1)
-    })
-    for (const { event, line } of built) {
+  /** Numbers the events of one operation and makes them lines. */
+  #stageEvents(inputs: Prepared[]): ChatEvent[] {
+    return inputs.map((input) => {
+      const seq = (this.#lastSeq.get(input.conversation_id) ?? this.#index.lastSeq(input.conversation_id)) + 1
+      const { event, line } = finish(input, seq)
       if (this.#owner(event.conversation_id) === undefined) {
         this.#owners.set(event.conversation_id, event.principal)
       }
       this.#lines.push(line)
       this.#events.push(event)
-      this.#lastSeq.set(event.conversation_id, event.seq)
+      this.#lastSeq.set(event.conversation_id, seq)
       this.#requests.record(event)
-    }
-    return built.map((b) => b.event)
+      return event
+    })
   }
 }
 
-/** The stored form of an event; the JSON round trip gives the caller exactly what reads return. */
-function buildEvent(input: NewEvent, seq: number): { event: ChatEvent; line: string } {
-  // Fields the store assigns are never taken from the caller, even if present at runtime.
-  const {
-    id: _id,
-    seq: _seq,
-    timestamp: _timestamp,
-    conversation_id,
-    ...rest
-  } = input as Partial<ChatEvent> & NewEvent
-  const draft = { id: randomUUID(), conversation_id, seq, timestamp: new Date().toISOString(), ...rest }
-  const line = JSON.stringify(draft)
-  const event: unknown = JSON.parse(line)
-  const problem = eventProblem(event)
-  if (problem) throw new errors.STORE_INVALID_EVENT(`the event does not fit the schema: ${problem}`)
-  return { event: event as ChatEvent, line: `${line}\n` }
+/**
+ * The stored form of a prepared event: the line `JSON.stringify` would make of it with its id,
+ * conversation, seq and time first, and the event a read of that line gives back.
+ */
+function finish(prepared: Prepared, seq: number): { event: ChatEvent; line: string } {
+  const { conversation_id, fields, json } = prepared
+  const id = randomUUID()
+  const timestamp = new Date().toISOString()
+  const head = `{"id":"${id}","conversation_id":${JSON.stringify(conversation_id)},"seq":${seq},"timestamp":"${timestamp}"`
+  const line = json === '{}' ? `${head}}\n` : `${head},${json.slice(1)}\n`
+  return { event: { id, conversation_id, seq, timestamp, ...fields }, line }
 }

@@ -1,21 +1,26 @@
 // The `jsonl` repository (architecture.md, jsonl): one append-only file of events, one JSON line
 // each, shared by every process of one machine that opens it.
 //
-// Writes: callers queue; one batch at a time takes the proper-lockfile lock, reads what other
+// Writes: callers queue; one batch at a time takes the log's lock (lock.ts), reads what other
 // processes appended since our last offset (so request_id checks and seq numbering see them), cuts
-// a torn tail a crashed writer left, stages the whole batch, then appends it with one write() and
-// one fdatasync before anyone is answered (group commit); batch.ts decides each operation.
+// a torn tail a crashed writer left, stages the whole batch, appends it with one write() and lets
+// go of the lock; batch.ts decides each operation. Its callers are answered once an fdatasync that
+// began after the write returns (group commit). The fdatasync runs after the lock is let go, so
+// other processes write meanwhile; this process's next batch waits for it, and takes in everything
+// queued meanwhile. An fdatasync flushes the whole file: it also covers the lines of others that
+// the batch read, which its answers (a duplicate, a seq) rest on.
 // Reads: an in-memory index of byte offsets per conversation (log-index.ts), built by one
 // streaming scan at open and kept current by reading only what was appended since (complete
 // lines, without the lock). The lock protocol is in lock.ts.
 import { errors } from '../errors.js'
+import { fstatSync, writeSync } from 'node:fs'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../logging.js'
-import { Batch, type Staged } from './batch.js'
+import { Batch, prepare, type Prepared, type Staged } from './batch.js'
 import { EventLogLock, type Hold } from './lock.js'
-import { LogIndex } from './log-index.js'
+import { LogIndex, SYNC_IO_BYTES } from './log-index.js'
 import {
   newestFirst,
   requestState,
@@ -32,12 +37,12 @@ import {
 export interface JsonlStoreOptions extends StoreOptions {
   /** The event log; created with its folder when missing. */
   path: string
-  /** fdatasync each batch before acknowledging it. */
+  /** fdatasync what a batch wrote or read before acknowledging it. */
   fsync: boolean
   log: Logger
   /**
    * A lock not refreshed for this long is taken to belong to a dead process and taken over
-   * (default 5000; proper-lockfile's floor is 2000). The holder refreshes it every staleMs / 2.
+   * (default 5000, at least 2000). The holder refreshes it every staleMs / 2.
    */
   staleMs?: number
   /** How long a batch waits for the lock before failing with STORE_LOCK_TIMEOUT (default 30 s). */
@@ -70,14 +75,14 @@ const MAX_BATCH = 512
 type Pending =
   | {
       kind: 'begin'
-      message: NewEvent
+      message: Prepared
       create: boolean
       resolve: (result: BeginTurnResult) => void
       reject: (err: unknown) => void
     }
   | {
       kind: 'append'
-      events: NewEvent[]
+      events: Prepared[]
       resolve: (events: ChatEvent[]) => void
       reject: (err: unknown) => void
     }
@@ -98,6 +103,15 @@ export class JsonlStore implements ChatStore {
 
   readonly #queue: Pending[] = []
   #flushing: Promise<void> | undefined
+  /** The log is on disk up to here: an fdatasync began after these bytes were written or read. */
+  #durable = 0
+  /** The fdatasync in flight; one at a time, each covering all the log held when it began. */
+  #syncing: Promise<void> | undefined
+  /**
+   * What an fdatasync failed with. Linux reports a lost write once and then forgets it, so from
+   * then on nothing written through this file can be vouched for: every later write is refused.
+   */
+  #syncFailure: Error | undefined
   /** Serialises scanning and indexing in this process (catch-ups and the write of a batch). */
   #exclusiveTail: Promise<unknown> = Promise.resolve()
   #closing = false
@@ -151,7 +165,11 @@ export class JsonlStore implements ChatStore {
   }
 
   beginTurn(message: NewEvent, create: boolean): Promise<BeginTurnResult> {
-    return new Promise((resolve, reject) => this.#submit({ kind: 'begin', message, create, resolve, reject }))
+    return new Promise((resolve, reject) => {
+      // Serialized and checked here, before the queue and the lock (batch.ts, prepare).
+      const prepared = settle(() => prepare(message), reject)
+      if (prepared) this.#submit({ kind: 'begin', message: prepared, create, resolve, reject })
+    })
   }
 
   /** From the index, brought up to date with what other processes appended (no lock, no write). */
@@ -161,12 +179,17 @@ export class JsonlStore implements ChatStore {
     const request = this.#index.requests.get(principal, requestId)
     const state = requestState(request, this.#isLive)
     if (state !== 'finished') return { state }
+    // A replay acknowledges the answer: what another process wrote is on disk before it is told.
+    await this.#durableTo(this.#index.offset)
     return { state, events: await this.#index.readAttempt(request!, requestId) }
   }
 
   append(events: NewEvent[]): Promise<ChatEvent[]> {
     if (events.length === 0) return Promise.resolve([])
-    return new Promise((resolve, reject) => this.#submit({ kind: 'append', events, resolve, reject }))
+    return new Promise((resolve, reject) => {
+      const prepared = settle(() => events.map(prepare), reject)
+      if (prepared) this.#submit({ kind: 'append', events: prepared, resolve, reject })
+    })
   }
 
   async history(
@@ -190,7 +213,9 @@ export class JsonlStore implements ChatStore {
   }
 
   status(): StoreStatus {
-    return { ready: !this.#closing, type: 'jsonl', path: this.#path, events: this.#index.events }
+    const status = { ready: !this.#closing, type: 'jsonl', path: this.#path, events: this.#index.events }
+    if (this.#syncFailure === undefined) return status
+    return { ...status, ready: false, detail: 'an fdatasync of the event log failed; restart to write again' }
   }
 
   /** Bytes read from the log since open: what reads cost (tests and benchmarks). */
@@ -226,6 +251,8 @@ export class JsonlStore implements ChatStore {
       clearTimeout(this.#giveUpTimer)
     }
     await this.#exclusive(() => Promise.resolve())
+    // A replay's flush may still run.
+    await this.#syncing
     await this.#file.close()
   }
 
@@ -247,26 +274,76 @@ export class JsonlStore implements ChatStore {
     this.#flushing = undefined
   }
 
-  /** One group commit; answers every caller of the batch, never throws. */
+  /**
+   * One group commit: staged and written under the lock, its callers answered once it is on disk.
+   * The fdatasync comes after the lock is let go, so another process writes meanwhile; the next
+   * batch of this process waits for it, so the lock is shared fairly, and what queued meanwhile
+   * goes in that one batch. Never throws.
+   */
   async #commit(ops: Pending[]): Promise<void> {
     let staged: Staged[] = []
     try {
-      staged = await this.#lock.run(
+      this.#assertSyncable()
+      // What others appended is read (and parsed) before the lock, and again after each wait for
+      // it, so that under the lock only what came since is left to read.
+      const readOthers = () => this.#exclusive(() => this.#catchUp(false))
+      await readOthers()
+      let upTo = 0
+      ;[staged, upTo] = await this.#lock.run(
         (hold) =>
-          this.#exclusive(async () => {
+          this.#exclusive(async (): Promise<[Staged[], number]> => {
             await this.#catchUp(true)
             const batch = new Batch(this.#index, this.#isLive)
             const outcomes = ops.map((op) => batch.stage(op))
             if (batch.lines.length > 0) await this.#write(batch, hold)
-            return outcomes
+            // Every answer rests on the log up to here: what the batch wrote, and what it read.
+            return [outcomes, this.#index.offset]
           }),
         this.#giveUp.signal,
+        readOthers,
       )
+      await this.#durableTo(upTo)
     } catch (err) {
       for (const op of ops) op.reject(err)
       return
     }
     await Promise.all(ops.map((op, i) => this.#answer(op, staged[i]!)))
+  }
+
+  /** Resolves once the log is on disk up to `offset` (at once without fsync); rejects if it cannot be. */
+  async #durableTo(offset: number): Promise<void> {
+    if (!this.#fsync) return
+    while (this.#durable < offset) {
+      this.#assertSyncable()
+      // The fdatasync in flight may have begun before `offset` was reached: then one more after it.
+      this.#syncing ??= this.#sync()
+      await this.#syncing
+    }
+  }
+
+  /** One fdatasync, covering the log as far as the index holds it now. Never throws. */
+  async #sync(): Promise<void> {
+    const target = this.#index.offset
+    try {
+      await this.#file.datasync()
+      this.#durable = Math.max(this.#durable, target)
+    } catch (err) {
+      this.#syncFailure ??= err instanceof Error ? err : new Error(String(err))
+      this.#log.error(
+        { err, path: this.#path },
+        'fdatasync of the event log failed; writes are refused from now on',
+      )
+    } finally {
+      this.#syncing = undefined
+    }
+  }
+
+  #assertSyncable(): void {
+    if (this.#syncFailure === undefined) return
+    throw new errors.STORE_WRITE_FAILED(
+      `the event log could not be flushed to disk (${this.#syncFailure.message}); nothing more is acknowledged`,
+      { cause: this.#syncFailure },
+    )
   }
 
   async #answer(op: Pending, staged: Staged): Promise<void> {
@@ -294,16 +371,18 @@ export class JsonlStore implements ChatStore {
     }
   }
 
-  /** The batch's one write, after making sure nobody else wrote under our lock. */
+  /** The batch's one write, after making sure nobody else wrote under our lock; no fdatasync. */
   async #write(batch: Batch, hold: Hold): Promise<void> {
     await this.#beforeWrite?.()
-    if (hold.compromised) {
+    const lost = hold.verify()
+    if (lost) {
       throw new errors.STORE_LOCK_COMPROMISED('the event log lock was lost; nothing was written', {
-        cause: hold.compromised,
+        cause: lost,
       })
     }
     // Someone appending under what we believe is our lock means the lock is not ours any more.
-    const { size } = await this.#file.stat()
+    // (A synchronous fstat: under the lock, a thread-pool round trip costs more than the call.)
+    const { size } = fstatSync(this.#file.fd)
     if (size !== this.#index.offset) {
       throw new errors.STORE_LOCK_COMPROMISED(
         `the event log changed under our lock (${size} bytes, ${this.#index.offset} expected); nothing was written`,
@@ -311,10 +390,13 @@ export class JsonlStore implements ChatStore {
     }
     const data = Buffer.from(batch.lines.join(''), 'utf8')
     try {
-      const { bytesWritten } = await this.#file.write(data)
+      // Small, as most batches are: written synchronously, for the reason the catch-up reads so.
+      const bytesWritten =
+        data.length <= SYNC_IO_BYTES
+          ? writeSync(this.#file.fd, data)
+          : (await this.#file.write(data)).bytesWritten
       if (bytesWritten !== data.length)
         throw new Error(`short write: ${bytesWritten} of ${data.length} bytes`)
-      if (this.#fsync) await this.#file.datasync()
     } catch (err) {
       // An unacknowledged batch must not stay: its callers will retry it.
       await this.#file.truncate(this.#index.offset).catch((cut: unknown) => {
@@ -346,10 +428,22 @@ export class JsonlStore implements ChatStore {
    */
   async #catchUp(locked: boolean): Promise<void> {
     const size = await this.#index.catchUp()
+    // Shrunk (a failed write cut off by its writer): what is written there next is not on disk yet.
+    this.#durable = Math.min(this.#durable, size)
     const offset = this.#index.offset
     if (locked && size > offset) {
       await this.#file.truncate(offset)
       this.#log.warn({ path: this.#path, offset, bytes: size - offset }, 'cut off a torn last line')
     }
+  }
+}
+
+/** `step()`, or undefined with `reject` called with what it threw. */
+function settle<T>(step: () => T, reject: (err: unknown) => void): T | undefined {
+  try {
+    return step()
+  } catch (err) {
+    reject(err)
+    return undefined
   }
 }

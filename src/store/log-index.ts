@@ -2,6 +2,7 @@
 // conversation the byte offset and length of each of its lines, its owner and summary, and each
 // request's state. Built by one streaming scan at open, kept current by reading only what was
 // appended since; reads of a conversation read its lines and nothing else.
+import { fstatSync, readSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { eventProblem } from './event-schema.js'
 import { RequestIndex, type TrackedRequest } from './request-index.js'
@@ -9,6 +10,12 @@ import { titleOf, type ChatEvent, type ConversationSummary } from './types.js'
 import type { Logger } from '../logging.js'
 
 const SCAN_CHUNK = 1 << 20
+/**
+ * A catch-up this small is read synchronously: usually what other processes appended since our
+ * last batch, just written, in the page cache. Under the lock every process waits for the reader,
+ * and on a busy machine a thread-pool round trip costs more than copying this much.
+ */
+export const SYNC_IO_BYTES = 256 * 1024
 const NEWLINE = 0x0a
 /** Concurrent reads of one history() call. */
 const READS_IN_FLIGHT = 64
@@ -79,7 +86,9 @@ export class LogIndex {
    * progress, or without it, a torn one).
    */
   async catchUp(): Promise<number> {
-    const { size } = await this.#file.stat()
+    // Synchronous: an fstat answers from the inode in memory, quicker than a thread-pool round trip,
+    // and under the log's lock every process waits for it.
+    const { size } = fstatSync(this.#file.fd)
     if (size < this.#offset) {
       // Only a failed write's rollback shrinks the file; lines of it may have been read by us
       // in the meantime, so the index is rebuilt from the start.
@@ -89,7 +98,8 @@ export class LogIndex {
       )
       this.#reset()
     }
-    if (size > this.#offset) this.#offset = await this.#scan(this.#offset, size)
+    if (size > this.#offset)
+      this.#offset = await this.#scan(this.#offset, size, size - this.#offset <= SYNC_IO_BYTES)
     return size
   }
 
@@ -137,7 +147,7 @@ export class LogIndex {
   }
 
   /** Reads [from, to) in chunks, indexing each complete line; returns the end of the last one. */
-  async #scan(from: number, to: number): Promise<number> {
+  async #scan(from: number, to: number, sync: boolean): Promise<number> {
     let buffer = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, to - from))
     let base = from
     let filled = 0
@@ -149,7 +159,9 @@ export class LogIndex {
         buffer = bigger
       }
       const want = Math.min(buffer.length - filled, to - base - filled)
-      const { bytesRead } = await this.#file.read(buffer, filled, want, base + filled)
+      const bytesRead = sync
+        ? readSync(this.#file.fd, buffer, filled, want, base + filled)
+        : (await this.#file.read(buffer, filled, want, base + filled)).bytesRead
       if (bytesRead === 0) break
       this.#bytesRead += bytesRead
       filled += bytesRead

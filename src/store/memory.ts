@@ -1,4 +1,6 @@
 // The `memory` repository: everything in this process, gone at exit. For tests and trials.
+// Each event is copied once, on the way in (the caller keeps its own object), and frozen: what it
+// hands out is the stored event itself, which nobody can change.
 import { errors } from '../errors.js'
 import { randomUUID } from 'node:crypto'
 import { eventProblem } from './event-schema.js'
@@ -76,7 +78,7 @@ export class MemoryStore implements ChatStore {
     let events = conversation.events
     if (options.beforeSeq !== undefined) events = events.slice(0, Math.max(0, options.beforeSeq - 1))
     if (options.limit !== undefined) events = events.slice(Math.max(0, events.length - options.limit))
-    return Promise.resolve(events.map((e) => ({ ...e })))
+    return Promise.resolve(events === conversation.events ? events.slice() : events)
   }
 
   listConversations(
@@ -101,14 +103,11 @@ export class MemoryStore implements ChatStore {
     return Promise.resolve()
   }
 
-  /** The events of a request's latest attempt, from its user_message on (copies). */
+  /** The events of a request's latest attempt, from its user_message on. */
   #attemptEvents(request: TrackedRequest, requestId: string): ChatEvent[] {
     const { events } = this.#conversations.get(request.conversation)!
     // Entry i of a conversation is its event of seq i + 1.
-    return events
-      .slice(request.attemptSeq - 1)
-      .filter((e) => e.request_id === requestId)
-      .map((e) => ({ ...e }))
+    return events.slice(request.attemptSeq - 1).filter((e) => e.request_id === requestId)
   }
 
   #append(events: NewEvent[]): ChatEvent[] {
@@ -128,18 +127,34 @@ export class MemoryStore implements ChatStore {
         }
         this.#conversations.set(event.conversation_id, conversation)
       }
-      // The JSON round trip drops undefined fields, so this store returns what a durable one would.
-      const stored = JSON.parse(
-        JSON.stringify({ ...event, id: randomUUID(), seq: conversation.events.length + 1, timestamp }),
-      ) as ChatEvent
+      // Fields the store assigns are never taken from the caller, even if present at runtime.
+      const stored = frozenCopy({
+        ...event,
+        id: randomUUID(),
+        seq: conversation.events.length + 1,
+        timestamp,
+      }) as ChatEvent
       conversation.events.push(stored)
       conversation.summary.updated = timestamp
       if (!conversation.summary.title && event.type === 'user_message')
         conversation.summary.title = titleOf(event.content)
       this.#requests.record(stored)
-      return { ...stored }
+      return stored
     })
   }
+}
+
+/**
+ * A deep copy, frozen, without undefined fields, so this store returns what a durable one would
+ * (a JSON round trip drops them too). Strings are shared: they cannot change. The schema check
+ * before it has made sure there is nothing but plain objects, arrays, strings, numbers, booleans.
+ */
+function frozenCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy))
+  if (value === null || typeof value !== 'object') return value
+  const copy: Record<string, unknown> = {}
+  for (const [key, field] of Object.entries(value)) if (field !== undefined) copy[key] = frozenCopy(field)
+  return Object.freeze(copy)
 }
 
 /** A synchronous step as a promise: a refusal rejects rather than throws. */

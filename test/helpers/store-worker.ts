@@ -2,10 +2,11 @@
 // `node store-worker.js '<json task>'`; reports each result as one JSON line on stdout (an `ack`
 // is printed only once the store has acknowledged the event); the store's logs go to stderr.
 import { pino } from 'pino'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import lockfile from 'proper-lockfile'
 import { JsonlStore } from '../../src/store/jsonl.js'
+import { EventLogLock } from '../../src/store/lock.js'
 import type { ChatEvent, NewEvent } from '../../src/store/types.js'
 
 export type WorkerTask =
@@ -29,6 +30,22 @@ export type WorkerTask =
   | { task: 'turns'; path: string; turns: { begin: NewEvent; append: NewEvent[] }[] }
   /** Appends raw text to the file, ignoring the lock. */
   | { task: 'raw-append'; path: string; text: string }
+  /**
+   * From `startAt` (a wall-clock time shared by the workers of a test), takes the event log's lock
+   * `rounds` times, pausing a millisecond between rounds. Under it: a line `in <worker>` to
+   * `trace`, a read-modify-write of the number in `counter` with a pause between, a line
+   * `out <worker>`. Waits between tries are `pollMs` long unless a release wakes the waiter.
+   */
+  | {
+      task: 'lock-rounds'
+      path: string
+      worker: string
+      rounds: number
+      pollMs: number
+      startAt: number
+      trace: string
+      counter: string
+    }
 
 export const SHARED_CONVERSATION = 'shared'
 export const PRINCIPAL = 'p'
@@ -190,6 +207,30 @@ async function turns(task: Extract<WorkerTask, { task: 'turns' }>): Promise<void
   await store.close()
 }
 
+async function lockRounds(task: Extract<WorkerTask, { task: 'lock-rounds' }>): Promise<void> {
+  const lock = new EventLogLock({
+    path: task.path,
+    staleMs: 5000,
+    timeoutMs: 60_000,
+    log,
+    pollMs: task.pollMs,
+  })
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  await pause(task.startAt - Date.now())
+  for (let round = 0; round < task.rounds; round++) {
+    await lock.run(async () => {
+      appendFileSync(task.trace, `in ${task.worker}\n`)
+      const count = Number(readFileSync(task.counter, 'utf8'))
+      // Long enough for the others to try, fail, and wait.
+      await pause(2)
+      writeFileSync(task.counter, String(count + 1))
+      appendFileSync(task.trace, `out ${task.worker}\n`)
+    })
+    // As a store waits for its fdatasync before it locks again: the others get their turn.
+    await pause(1)
+  }
+}
+
 const run = async (): Promise<void> => {
   const task = JSON.parse(argument!) as WorkerTask
   switch (task.task) {
@@ -204,6 +245,8 @@ const run = async (): Promise<void> => {
     case 'raw-append':
       appendFileSync(task.path, task.text)
       return
+    case 'lock-rounds':
+      return lockRounds(task)
   }
 }
 // Imported by the tests for its names, or loaded by a test runner without a task: nothing to run.
