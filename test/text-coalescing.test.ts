@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Socket } from 'node:net'
 import type WebSocket from 'ws'
+import { HELD_TEXT_CHARS } from '../src/chat/connection.js'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
 import {
   Client,
@@ -154,7 +155,7 @@ test('a tool call between text deltas keeps its place; reasoning and text never 
   assert.equal(textOf(frames.slice(0, call)), before.join(''))
 })
 
-test('websocket.text_coalesce_ms: deltas within the window are one chunk; a delta after it starts a new one', async (t) => {
+test('websocket.text_coalesce_ms: deltas within the window are one chunk; a delta after it starts a new one; a long text goes out in bounded chunks', async (t) => {
   const WINDOW_MS = 300
   const { llm, platform } = await setUp(t, (config) => {
     config.websocket.text_coalesce_ms = WINDOW_MS
@@ -179,6 +180,15 @@ test('websocket.text_coalesce_ms: deltas within the window are one chunk; a delt
   assert.ok(chunks.length >= 2, 'a delta after the window starts a new chunk')
   assert.ok(chunks.length <= deltas.length / 2, `${chunks.length} chunks: the window held deltas together`)
   assert.deepEqual(kinds(frames), ['processing', 'chunk:text', 'complete'])
+
+  // A long answer in one piece: held text goes out once HELD_TEXT_CHARS of it wait, window or not.
+  const long = Array.from({ length: 400 }, (_, i) => `${String(i).padStart(3, '0')} ${'x'.repeat(95)} `)
+  llm.reply({ body: openAiStream(long) })
+  const big = await client.chatAndWait('long', { text: 'Say a lot' })
+  assert.equal(textOf(big), long.join(''))
+  const sizes = chunksOf(big, 'text').map((chunk) => chunk.length)
+  assert.equal(sizes.length, Math.ceil(long.join('').length / (HELD_TEXT_CHARS + 100)), sizes.join(' '))
+  for (const size of sizes.slice(0, -1)) assert.ok(size >= HELD_TEXT_CHARS && size < HELD_TEXT_CHARS + 100)
 })
 
 test('the frames of one tick leave the socket in one write', async (t) => {
