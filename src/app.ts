@@ -86,6 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         maxBufferedBytes: config.websocket.max_buffered_bytes,
         maxConcurrentRequests: config.websocket.max_concurrent_requests,
         unreadTimeoutMs: config.llm.request.timeout * 1000,
+        textCoalesceMs: config.websocket.text_coalesce_ms,
       },
     })
     await app.register(probesPlugin, { redact, mcp: app.mcp, access: config })

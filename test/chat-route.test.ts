@@ -31,7 +31,10 @@ describe('chat', () => {
   test('streams processing, text chunks and one complete frame', async () => {
     llm.reply({
       body: openAiStream(['Hel', 'lo, ', 'wörld ', '😀'], { usage, model: 'test-model-x' }),
+      // Pieces that cut characters and SSE frames, each in a tick of its own (deltas that arrive
+      // together go out as one chunk).
       chunkSize: 7,
+      delayMs: 1,
     })
     const client = await Client.inject(platform.app)
     const frames = await client.chatAndWait('r1', { text: 'Say hello' })

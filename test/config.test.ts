@@ -236,7 +236,7 @@ test('three mistakes are reported together, one line each', async () => {
   assert.deepEqual((await problemsOf(load(paths))).sort(), [
     'chat.service.max_tool_hops: is required (an integer between 1 and 100)',
     'llm.providers.groq.temperature: must be between 0 and 2, got 3',
-    'websocket.prot: unknown key (expected one of: host, port, max_message_bytes, max_buffered_bytes, max_concurrent_requests, allowed_origins)',
+    'websocket.prot: unknown key (expected one of: host, port, max_message_bytes, max_buffered_bytes, max_concurrent_requests, allowed_origins, text_coalesce_ms)',
   ])
 })
 
@@ -245,6 +245,7 @@ test('schema problems name what would be right and what was got', async () => {
     config: (c) => {
       c.store.type = 'sqlite'
       c.websocket.port = '8000'
+      c.websocket.text_coalesce_ms = 0
       c.logging = 'info'
     },
   })
@@ -252,6 +253,7 @@ test('schema problems name what would be right and what was got', async () => {
     "logging: must be an object with level, got 'info'",
     "store.type: must be one of memory, jsonl, postgres, got 'sqlite'",
     "websocket.port: must be an integer between 0 and 65535, got '8000'",
+    'websocket.text_coalesce_ms: must be between 1 and 1000, got 0',
   ])
 })
 

@@ -210,7 +210,8 @@ test('OpenRouter: reasoning deltas reach the client and are stored with the answ
   llm.reply({ body: fixture('openrouter-reasoning.sse') })
   const frames = await client.chatAndWait('or-1', { text: 'What is 2 + 40?' })
   assert.equal(terminal(frames).status, 'complete', JSON.stringify(frames))
-  assert.deepEqual(chunks(frames, 'reasoning'), ['Two plus forty', ' is 42.'])
+  // Its two deltas (which come in one piece, so most likely as one chunk).
+  assert.equal(chunks(frames, 'reasoning').join(''), 'Two plus forty is 42.')
   assert.equal(textOf(frames), 'It is 42.')
   assert.deepEqual(llm.requests[0]!.body.reasoning, { effort: 'medium' })
   const events = await history(client, terminal(frames).metadata!.conversation_id as string)

@@ -2,6 +2,7 @@
 // for how long, is the chat service's (service.ts); the non-chat actions are actions.ts'. Every
 // listener body is guarded: nothing a client sends may throw out of here or crash the process.
 import { performance } from 'node:perf_hooks'
+import type { Writable } from 'node:stream'
 import type { WebSocket, RawData } from 'ws'
 import { errors, isPlatformError, withData, type PlatformError } from '../errors.js'
 import { describeError, redactStrings, type Logger } from '../logging.js'
@@ -29,6 +30,11 @@ export interface ConnectionLimits {
   maxConcurrentRequests: number
   /** A chat whose client takes nothing for this long is stopped (it would hold its LLM stream). */
   unreadTimeoutMs: number
+  /**
+   * `websocket.text_coalesce_ms`: how long a request's text (or reasoning) may be held so that the
+   * deltas arriving meanwhile go out as one chunk. Absent: only the deltas of one tick are.
+   */
+  textCoalesceMs?: number
 }
 
 /** Policy Violation: the client takes in nothing of what it asked for. */
@@ -41,6 +47,20 @@ export const CLOSE_GOING_AWAY = 1001
  * holds the provider back instead of making this process buffer the whole answer.
  */
 export const HIGH_WATER_BYTES = 256 * 1024
+/**
+ * Text held for one chunk goes out once it is this long, window or not: what a request holds stays
+ * small beside the backpressure limits above, which count only what was sent.
+ */
+export const HELD_TEXT_CHARS = 16 * 1024
+
+/** Text of one request waiting to go out as one chunk. */
+interface HeldText {
+  type: 'text' | 'reasoning'
+  parts: string[]
+  chars: number
+  /** Sends it at the end of the coalescing window (none: at the end of the tick). */
+  timer?: NodeJS.Timeout
+}
 
 export class ChatConnection {
   readonly #socket: WebSocket
@@ -54,15 +74,28 @@ export class ChatConnection {
   /** Above it a chat stops reading its LLM stream; below a quarter of it, it goes on. */
   readonly #highWater: number
   readonly #drainWaiters = new Set<() => void>()
+  /** Text deltas not sent yet, by request_id (see #hold). */
+  readonly #held = new Map<string, HeldText>()
+  /** The TCP socket under the WebSocket, corked while a tick's frames are written (see #write). */
+  readonly #stream: Writable | undefined
+  /** Whether the end of this tick is scheduled: held text to send, the socket to uncork. */
+  #tickEnding = false
+  #corked = false
 
   constructor(socket: WebSocket, options: ConnectionOptions) {
     this.#socket = socket
     this.#options = options
+    // ws writes each frame to its socket at once (one system call each) and batches nothing
+    // itself: corking that socket while a tick's frames are sent makes them one write.
+    const stream = (socket as unknown as { _socket?: Writable })._socket
+    this.#stream = typeof stream?.cork === 'function' ? stream : undefined
     // Backpressure pauses a chat well before its client could be cut off for not reading.
     this.#highWater = Math.min(HIGH_WATER_BYTES, Math.floor(options.limits.maxBufferedBytes / 4))
     socket.on('message', (data, isBinary) => this.#guard(() => this.#onMessage(data, isBinary)))
     socket.on('close', () =>
       this.#guard(() => {
+        for (const held of this.#held.values()) clearTimeout(held.timer)
+        this.#held.clear()
         this.#options.service.abandon(this)
         this.#wakeDrainWaiters()
       }),
@@ -142,7 +175,10 @@ export class ChatConnection {
     return {
       processing: (metadata: { conversation_id: string }) =>
         this.#send({ request_id: id, status: 'processing', metadata }),
-      chunk: (chunk: ChunkBody) => this.#send({ request_id: id, status: 'chunk', chunk }),
+      chunk: (chunk: ChunkBody) =>
+        chunk.type === 'text' || chunk.type === 'reasoning'
+          ? this.#hold(id, chunk.type, chunk.data)
+          : this.#send({ request_id: id, status: 'chunk', chunk }),
       drained: (signal: AbortSignal) => this.#drained(signal, id),
     }
   }
@@ -180,13 +216,62 @@ export class ChatConnection {
     this.#send({ request_id: requestId, status: 'error', error: body })
   }
 
+  /**
+   * Text of request `id`, held to go out with the deltas that follow it as one chunk: those of this
+   * tick, or of the coalescing window when one is set. Any other frame of the request sends it first
+   * (#send), so its place among them is kept; text and reasoning never share a chunk.
+   */
+  #hold(id: string, type: HeldText['type'], data: string): void {
+    if (this.#socket.readyState !== this.#socket.OPEN) return
+    let held = this.#held.get(id)
+    if (held && held.type !== type) {
+      this.#release(id)
+      held = undefined
+    }
+    if (!held) {
+      held = { type, parts: [], chars: 0 }
+      this.#held.set(id, held)
+      const windowMs = this.#options.limits.textCoalesceMs
+      if (windowMs === undefined) this.#endTickSoon()
+      else {
+        held.timer = setTimeout(() => this.#guard(() => this.#release(id)), windowMs)
+        held.timer.unref()
+      }
+    }
+    held.parts.push(data)
+    held.chars += data.length
+    if (held.chars >= HELD_TEXT_CHARS) this.#release(id)
+  }
+
+  /** Sends the text held for request `id`, if any, as one chunk. */
+  #release(id: string): void {
+    const held = this.#held.get(id)
+    if (!held) return
+    this.#held.delete(id)
+    clearTimeout(held.timer)
+    this.#write({ request_id: id, status: 'chunk', chunk: { type: held.type, data: held.parts.join('') } })
+  }
+
+  /** A frame, after the text its request holds. */
   #send(frame: ServerFrame): void {
+    if (frame.request_id !== null && this.#held.size > 0) this.#release(frame.request_id)
+    this.#write(frame)
+  }
+
+  #write(frame: ServerFrame): void {
     if (this.#socket.readyState !== this.#socket.OPEN) return
     const data = JSON.stringify(frame)
     const size = Buffer.byteLength(data)
     if (this.#overLimit(size)) return this.#notReading(size)
     this.#unflushed += size
     this.#pending.push(size)
+    // The frames of one tick leave in one write (one system call), not one each: the socket stays
+    // corked until the tick ends.
+    if (this.#stream && !this.#corked) {
+      this.#stream.cork()
+      this.#corked = true
+      this.#endTickSoon()
+    }
     // Called once the frame is written out to the network (or the socket failed), in order.
     this.#socket.send(data, () => {
       this.#unflushed -= size
@@ -194,6 +279,29 @@ export class ChatConnection {
       this.#flushedAt = performance.now()
       if (this.#unflushed <= this.#highWater / 4) this.#wakeDrainWaiters()
     })
+  }
+
+  /**
+   * At the end of this tick (once the I/O callbacks of this turn of the event loop have run, and
+   * every promise they resolved): held text without a window goes out, then the socket is
+   * uncorked and writes what the tick sent.
+   */
+  #endTickSoon(): void {
+    if (this.#tickEnding) return
+    this.#tickEnding = true
+    setImmediate(() => this.#guard(() => this.#endTick()))
+  }
+
+  #endTick(): void {
+    try {
+      for (const [id, held] of [...this.#held]) if (held.timer === undefined) this.#release(id)
+    } finally {
+      this.#tickEnding = false
+      if (this.#corked) {
+        this.#corked = false
+        this.#stream?.uncork()
+      }
+    }
   }
 
   /**

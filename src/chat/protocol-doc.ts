@@ -338,7 +338,10 @@ ${SERVER_FRAME_EXAMPLES.map(([frame]) => jsonLine(frame)).join('\n')}
 - A \`chat\` gets \`processing\` first, then \`chunk\` frames in order, then exactly one terminal frame:
   \`complete\`, \`error\` or \`cancelled\`. Nothing is sent for a \`request_id\` after its terminal frame.
 - \`text\` chunks concatenate to the answer; with streaming off each LLM reply comes as one
-  \`text\` chunk. Clients ignore chunk types they do not know.
+  \`text\` chunk. A chunk is not one delta of the provider: the deltas of a request that arrive
+  together (in one tick, or within \`websocket.text_coalesce_ms\` when it is set) go out as one
+  chunk, always before the request's next frame of any other kind. Clients ignore chunk types
+  they do not know.
 - \`reasoning\` chunks carry what a reasoning model shows of its thinking (before its answer or
   its tool calls), as it arrives, one per LLM reply when not streaming; they are not part of the
   answer. \`get_history\` shows them as the \`reasoning\` of the reply's event.

@@ -19,7 +19,7 @@ import { describeError, type Logger } from '../logging.js'
 import type { McpContent, RegisteredTool, ToolRunner } from '../mcp/types.js'
 import type { ChatEvent, ChatStore, EventFinishReason, NewEvent } from '../store/types.js'
 import { buildContext, checkFixed } from '../tokens/context.js'
-import { countMessage, countTokens, countTools, REPLY_PRIMING } from '../tokens/counter.js'
+import { countMessage, countTokens, countTools, encodingFor, REPLY_PRIMING } from '../tokens/counter.js'
 import { attachedChars, fetchAttachments, namesAttachments } from './attachments.js'
 import type { FairGate } from './fair-gate.js'
 import { messagesOf, toHistory, userMessages } from './messages.js'
@@ -112,6 +112,12 @@ export class Turn {
    */
   #unstored: NewEvent[] | undefined = []
   #toolList: { available: RegisteredTool[]; specs: ToolSpec[] } | undefined
+  /**
+   * The tokens of the first `messages` messages of the LLM request, with the tools and the reply
+   * priming, as the context build counted them: a provider that reports no usage has the rest
+   * counted as it comes, never the whole request again.
+   */
+  #prompt = { tokens: 0, messages: 0, encoding: '' }
 
   constructor(deps: TurnDeps, request: TurnRequest, emit: TurnEmitter, signal: AbortSignal) {
     this.#deps = deps
@@ -199,6 +205,7 @@ export class Turn {
         'token accounting',
       )
     }
+    this.#prompt = { tokens: accounting.total, messages: messages.length, encoding: encodingFor(this.model) }
     const serverOf = new Map(available.map((t) => [t.name, t.server]))
     const answer = await this.#converse(messages, specs, serverOf)
     await this.#storeLast({
@@ -440,9 +447,17 @@ export class Turn {
 
   /** Where the provider reports no usage, the platform's own count stands in. */
   #countUsage(messages: LlmMessage[], tools: ToolSpec[], reply: Reply): Usage {
-    const prompt =
-      messages.reduce((sum, m) => sum + countMessage(m, this.model), REPLY_PRIMING) +
-      countTools(tools, this.model)
+    // Counted for the model that answered; when its encoding is not the one counted so far (it
+    // answered as another model than asked), the request is counted again, whole.
+    const encoding = encodingFor(this.model)
+    if (encoding !== this.#prompt.encoding) {
+      this.#prompt = { tokens: REPLY_PRIMING + countTools(tools, this.model), messages: 0, encoding }
+    }
+    // Otherwise only the messages added since the last count (a tool round's) are counted.
+    for (; this.#prompt.messages < messages.length; this.#prompt.messages++) {
+      this.#prompt.tokens += countMessage(messages[this.#prompt.messages]!, this.model)
+    }
+    const prompt = this.#prompt.tokens
     const completion =
       countTokens(reply.text, this.model) +
       reply.calls.reduce((n, c) => n + countTokens(c.name + c.arguments, this.model), 0)

@@ -105,6 +105,13 @@ export const ConfigFileSchema = Type.Object(
           description: 'per connection; more at once get 429',
         }),
         allowed_origins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        text_coalesce_ms: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            maximum: 1000,
+            description: 'text deltas of a request arriving within this many ms go out as one chunk',
+          }),
+        ),
       },
       strict,
     ),

@@ -18,7 +18,7 @@
 // image counts at an estimate from its pixels (counter.ts, `countMessage`), never by its base64.
 import { errors, withData } from '../errors.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
-import { countMessage, countTools, MESSAGE_OVERHEAD, REPLY_PRIMING } from './counter.js'
+import { countMessage, countSystem, countTools, MESSAGE_OVERHEAD, REPLY_PRIMING } from './counter.js'
 
 export interface HistoryMessage {
   message: LlmMessage
@@ -119,7 +119,8 @@ export interface FixedCost {
 export function checkFixed(input: FixedInput): FixedCost {
   const { model, userTokens: user } = input
   const budget = input.maxTokens - input.reserveTokens
-  const system = countMessage({ role: 'system', content: input.system }, model)
+  // Both are counted once and read back in later turns (counter.ts): this check runs twice a turn.
+  const system = countSystem(input.system, model)
   const tools = countTools(input.tools, model)
   const fixed = system + tools + REPLY_PRIMING + user
   if (fixed > budget) {

@@ -1,6 +1,9 @@
 // Token counts with tiktoken (WASM). One encoder per encoding per process, created on first use
-// and reused: creating one costs milliseconds and megabytes.
-import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken'
+// and reused: creating one costs milliseconds and megabytes. tiktoken itself is loaded then too:
+// its import reads and compiles the WASM, which a process that counts nothing yet need not wait for.
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import type { Tiktoken, TiktokenEncoding } from 'tiktoken'
 import { resentReasoning } from '../llm/models.js'
 import { openAiParameters } from '../llm/tool-schema.js'
 import type { LlmMessage, ToolSpec } from '../llm/types.js'
@@ -18,14 +21,22 @@ export const REPLY_PRIMING = 3
 export const TOOL_OVERHEAD = 7
 
 const encoders = new Map<TiktokenEncoding, Tiktoken>()
+const require = createRequire(import.meta.url)
+let tiktoken: typeof import('tiktoken') | undefined
 
 function encoder(name: TiktokenEncoding): Tiktoken {
   let enc = encoders.get(name)
   if (!enc) {
-    enc = get_encoding(name)
+    tiktoken ??= require('tiktoken') as typeof import('tiktoken')
+    enc = tiktoken.get_encoding(name)
     encoders.set(name, enc)
   }
   return enc
+}
+
+/** Whether tiktoken has been loaded in this process (it is, at the first count or warmUp). */
+export function tokenizerLoaded(): boolean {
+  return tiktoken !== undefined
 }
 
 /** `o200k_base` for GPT-4o and later OpenAI models; `cl100k_base` (an estimate) for the rest. */
@@ -156,18 +167,96 @@ export function countMessage(message: LlmMessage, model: string): number {
   return total
 }
 
-/** Tokens the tool schemas take: the JSON the provider receives for each, plus TOOL_OVERHEAD. */
-export function countTools(tools: ToolSpec[], model: string): number {
+/** Tokens the tool schemas take: the sum of countTool over them. */
+export function countTools(tools: readonly ToolSpec[], model: string): number {
   let total = 0
-  for (const t of tools) {
-    // The shape the OpenAI-compatible wire sends (src/llm/openai.ts).
-    const wire = {
-      type: 'function',
-      function: { name: t.name, description: t.description, parameters: openAiParameters(t.input_schema) },
-    }
-    total += TOOL_OVERHEAD + countTokens(JSON.stringify(wire), model)
-  }
+  for (const t of tools) total += countTool(t, model)
   return total
+}
+
+/** A tool definition's count, and what it was counted for. */
+interface ToolCount {
+  encoding: TiktokenEncoding
+  name: string
+  description: string
+  tokens: number
+}
+
+// Each tool definition is counted once, not on every turn: a turn offers the same tools as the one
+// before until a server's list changes. Looked up by the definition's input schema, an object a
+// listing makes once and never changes (a changed tool comes with a new one), then by what else is
+// counted: its name (the catalogue may rename it when another server's tool takes it), its
+// description and the encoding. A schema no longer referenced takes its counts with it.
+const toolCounts = new WeakMap<object, ToolCount[]>()
+// The same schema object under more names or descriptions than this is not a listing's.
+const COUNTS_PER_SCHEMA = 4
+// A server that lists its tools again (list_changed, a reconnection) gives new objects for the
+// same definitions: those are found by their content, serialized once and hashed, and only a
+// definition never seen before goes through the tokenizer. The oldest are forgotten first.
+const countsByContent = new Map<string, number>()
+const CONTENTS_KEPT = 4096
+let toolsCounted = 0
+
+/**
+ * Tokens one tool definition takes: the JSON the provider receives for it (the shape the
+ * OpenAI-compatible wire sends, src/llm/openai.ts), plus TOOL_OVERHEAD. Counted once per
+ * definition and encoding, then read back.
+ */
+export function countTool(tool: ToolSpec, model: string): number {
+  const encoding = encodingFor(model)
+  let known = toolCounts.get(tool.input_schema)
+  for (const k of known ?? []) {
+    if (k.encoding === encoding && k.name === tool.name && k.description === tool.description) return k.tokens
+  }
+  const wire = JSON.stringify({
+    type: 'function',
+    function: {
+      name: tool.name,
+      description: tool.description,
+      parameters: openAiParameters(tool.input_schema),
+    },
+  })
+  const key = `${encoding}:${createHash('sha256').update(wire).digest('base64')}`
+  let tokens = countsByContent.get(key)
+  if (tokens === undefined) {
+    tokens = TOOL_OVERHEAD + countTokens(wire, model)
+    toolsCounted++
+    if (countsByContent.size >= CONTENTS_KEPT) countsByContent.delete(countsByContent.keys().next().value!)
+    countsByContent.set(key, tokens)
+  }
+  if (!known) toolCounts.set(tool.input_schema, (known = []))
+  if (known.length >= COUNTS_PER_SCHEMA) known.shift()
+  known.push({ encoding, name: tool.name, description: tool.description, tokens })
+  return tokens
+}
+
+/**
+ * How many tool definitions this process has run through the tokenizer: each distinct one once
+ * per encoding, however many turns offer it and however often its server lists it. For the tests,
+ * which prove that a turn reads its counts back.
+ */
+export function toolDefinitionsCounted(): number {
+  return toolsCounted
+}
+
+// The system prompt is the same text in every turn: counted once per encoding, and again only
+// when it changes (a few are kept, for apps that give each their own). Looked up by the text
+// itself, whose hash the engine keeps with the string: no cost per turn that grows with it.
+const systemCounts = new Map<TiktokenEncoding, Map<string, number>>()
+const SYSTEM_PROMPTS_KEPT = 8
+
+/** countMessage of the system prompt, counted once per text and encoding. */
+export function countSystem(text: string, model: string): number {
+  const encoding = encodingFor(model)
+  let counts = systemCounts.get(encoding)
+  if (!counts) systemCounts.set(encoding, (counts = new Map<string, number>()))
+  let tokens = counts.get(text)
+  if (tokens === undefined) {
+    tokens = countMessage({ role: 'system', content: text }, model)
+    if (counts.size >= SYSTEM_PROMPTS_KEPT) counts.clear()
+    counts.set(text, tokens)
+  }
+  return tokens
 }
 
 /** Creates the model's encoder now (it takes a few hundred milliseconds), not in the first turn. */
