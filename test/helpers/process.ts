@@ -19,17 +19,26 @@ export interface PlatformProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** Writes the configuration into `dir`, starts the process, resolves once it listens. */
+/**
+ * Writes the configuration into `dir`, starts the process, resolves once it listens. `node` adds
+ * options of Node's before the script (`--import` a preload), `env` variables to its environment.
+ */
 export async function startPlatformProcess(
   dir: string,
   config: ConfigObject,
   servers: ConfigObject = {},
+  extra: { node?: string[]; env?: Record<string, string> } = {},
 ): Promise<PlatformProcess> {
   config.websocket.port = 0
   const { configPath, serversPath } = await writeConfigFiles(dir, config, { mcpServers: servers })
   // MCP_*_PATH rather than flags: the environment route is exercised too.
-  const child = spawn(process.execPath, [SERVER, 'start'], {
-    env: { PATH: process.env.PATH ?? '', MCP_CONFIG_PATH: configPath, MCP_SERVERS_CONFIG_PATH: serversPath },
+  const child = spawn(process.execPath, [...(extra.node ?? []), SERVER, 'start'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      MCP_CONFIG_PATH: configPath,
+      MCP_SERVERS_CONFIG_PATH: serversPath,
+      ...extra.env,
+    },
   })
   let out = ''
   let err = ''
