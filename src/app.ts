@@ -119,7 +119,8 @@ const checkEnv = TypeCompiler.Compile(EnvSchema)
 
 /**
  * Both files read as the config plugin reads them, without Fastify; undefined when the
- * environment or a file has a problem: the plugin reads them again and reports every problem.
+ * environment, a file or the store's type has a problem: nothing is started then, and the plugins
+ * report every problem.
  */
 async function readConfig(options: AppOptions): Promise<PlatformConfig | undefined> {
   const { env, cwd } = options
@@ -130,7 +131,8 @@ async function readConfig(options: AppOptions): Promise<PlatformConfig | undefin
     servers: options.serversPath,
   })
   try {
-    return await loadConfig({ ...paths, env, logLevel: LOG_LEVEL })
+    const config = await loadConfig({ ...paths, env, logLevel: LOG_LEVEL })
+    return storeProblem(config.store) ? undefined : config
   } catch (err) {
     if (err instanceof ConfigError) return undefined
     throw err

@@ -5,13 +5,14 @@
 // were loaded before its first spawn() call (helpers/load-order.ts): program order, no clock.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { LoadOrder } from './helpers/load-order.js'
-import { baseConfig, demoServer } from './helpers/platform.js'
-import { startPlatformProcess } from './helpers/process.js'
+import { baseConfig, DEMO_SERVER_PATH, demoServer, writeConfigFiles } from './helpers/platform.js'
+import { liveMembers, SERVER, startPlatformProcess } from './helpers/process.js'
 
 const DIST = new URL('../', import.meta.url).href
 const PRELOAD = fileURLToPath(new URL('./helpers/load-order.js', import.meta.url))
@@ -94,4 +95,42 @@ test('start spawns the MCP servers before loading what serves chats; no remote t
   ] as const
   for (const name of after) assert.ok(order.all.some(SERVING[name]), `${name} loaded at all`)
   assert.deepEqual(loadedOf(order.all, NEVER_FOR_STDIO), [], 'loaded by a platform of stdio servers alone')
+})
+
+test('a start that fails after the servers were spawned (the store cannot open) ends their processes, exit 1', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'startup-fails-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const orderFile = join(dir, 'load-order.json')
+  // The log's folder is a regular file: the jsonl store fails to open, once the servers run.
+  await writeFile(join(dir, 'not-a-folder'), '')
+  const config = baseConfig('http://127.0.0.1:9/v1')
+  config.store = { type: 'jsonl', path: join(dir, 'not-a-folder', 'events.jsonl'), fsync: true }
+  config.websocket.port = 0
+  // Each server started through a shell, so it has a grandchild that no closed pipe would end.
+  const shell = {
+    command: 'sh',
+    args: ['-c', `sleep 300 & exec "${process.execPath}" "${DEMO_SERVER_PATH}"`],
+  }
+  const { configPath, serversPath } = await writeConfigFiles(dir, config, {
+    mcpServers: { one: shell, two: shell },
+  })
+  const child = spawn(process.execPath, ['--import', PRELOAD, SERVER, 'start'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      MCP_CONFIG_PATH: configPath,
+      MCP_SERVERS_CONFIG_PATH: serversPath,
+      LOAD_ORDER_FILE: orderFile,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  const exited = await new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  assert.deepEqual(exited, { code: 1, signal: null }, stderr)
+  assert.match(stderr, /mkdir/, 'the store failed')
+
+  const order = JSON.parse(await readFile(orderFile, 'utf8')) as LoadOrder
+  assert.equal(order.spawned.length, 2, 'both servers were spawned before the store failed')
+  // Each server leads a process group of its own: the platform ended every member before it exited.
+  for (const pgid of order.spawned) assert.deepEqual(await liveMembers(pgid), [], `process group ${pgid}`)
 })

@@ -1,8 +1,8 @@
 // Preloaded into a platform process (`node --import dist/test/helpers/load-order.js …`): records
 // every module file the process loads (ES modules through a loader hook, CommonJS files as they are
-// compiled) and which of them were loaded when the process first spawned a child. Written as JSON
-// to the file named by LOAD_ORDER_FILE when the process exits. No clock is involved: what counts is
-// what was loaded before the first spawn() call, in program order.
+// compiled), which of them were loaded when the process first spawned a child, and the children's
+// process ids. Written as JSON to the file named by LOAD_ORDER_FILE when the process exits. No clock
+// is involved: what counts is what was loaded before the first spawn() call, in program order.
 import childProcess from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import Module, { register, syncBuiltinESMExports } from 'node:module'
@@ -14,6 +14,8 @@ export interface LoadOrder {
   beforeFirstSpawn: string[] | null
   /** Every module file loaded until exit, in order. */
   all: string[]
+  /** The process ids of the children it spawned. */
+  spawned: number[]
 }
 
 const target = process.env.LOAD_ORDER_FILE
@@ -41,19 +43,22 @@ proto._compile = function (content, filename, ...rest) {
 }
 
 let beforeFirstSpawn: string[] | null = null
+const spawned: number[] = []
 const spawn = childProcess.spawn
 childProcess.spawn = function (this: unknown, ...args: unknown[]) {
   if (beforeFirstSpawn === null) {
     drain()
     beforeFirstSpawn = [...loaded]
   }
-  return (spawn as (...a: unknown[]) => unknown).apply(this, args)
+  const child = (spawn as (...a: unknown[]) => childProcess.ChildProcess).apply(this, args)
+  if (child.pid !== undefined) spawned.push(child.pid)
+  return child
 } as typeof childProcess.spawn
 // `import { spawn } from 'node:child_process'` reads the builtin's ES exports: bring them in line.
 syncBuiltinESMExports()
 
 process.on('exit', () => {
   drain()
-  const order: LoadOrder = { beforeFirstSpawn, all: [...loaded] }
+  const order: LoadOrder = { beforeFirstSpawn, all: [...loaded], spawned }
   writeFileSync(target, JSON.stringify(order))
 })
