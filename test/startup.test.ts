@@ -105,7 +105,6 @@ test('a start that fails after the servers were spawned (the store cannot open) 
   await writeFile(join(dir, 'not-a-folder'), '')
   const config = baseConfig('http://127.0.0.1:9/v1')
   config.store = { type: 'jsonl', path: join(dir, 'not-a-folder', 'events.jsonl'), fsync: true }
-  config.websocket.port = 0
   // Each server started through a shell, so it has a grandchild that no closed pipe would end.
   const shell = {
     command: 'sh',
@@ -114,6 +113,34 @@ test('a start that fails after the servers were spawned (the store cannot open) 
   const { configPath, serversPath } = await writeConfigFiles(dir, config, {
     mcpServers: { one: shell, two: shell },
   })
+  const { exited, stderr } = await runToExit(configPath, serversPath, orderFile)
+  assert.deepEqual(exited, { code: 1, signal: null }, stderr)
+  assert.match(stderr, /mkdir/, 'the store failed')
+
+  const order = JSON.parse(await readFile(orderFile, 'utf8')) as LoadOrder
+  assert.equal(order.spawned.length, 2, 'both servers were spawned before the store failed')
+  // Each server leads a process group of its own: the platform ended every member before it exited.
+  for (const pgid of order.spawned) assert.deepEqual(await liveMembers(pgid), [], `process group ${pgid}`)
+})
+
+test('a configuration with a problem starts no server: exit 78, nothing spawned', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'startup-invalid-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const orderFile = join(dir, 'load-order.json')
+  const config = baseConfig('http://127.0.0.1:9/v1')
+  config.chat.service.max_tool_hops = -1
+  const { configPath, serversPath } = await writeConfigFiles(dir, config, {
+    mcpServers: { one: demoServer() },
+  })
+  const { exited, stderr } = await runToExit(configPath, serversPath, orderFile)
+  assert.deepEqual(exited, { code: 78, signal: null }, stderr)
+  assert.match(stderr, /chat\.service\.max_tool_hops/)
+  const order = JSON.parse(await readFile(orderFile, 'utf8')) as LoadOrder
+  assert.deepEqual(order.spawned, [])
+})
+
+/** `start` with the load-order preload, for a start that ends by itself. */
+async function runToExit(configPath: string, serversPath: string, orderFile: string) {
   const child = spawn(process.execPath, ['--import', PRELOAD, SERVER, 'start'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -126,11 +153,5 @@ test('a start that fails after the servers were spawned (the store cannot open) 
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const exited = await new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  assert.deepEqual(exited, { code: 1, signal: null }, stderr)
-  assert.match(stderr, /mkdir/, 'the store failed')
-
-  const order = JSON.parse(await readFile(orderFile, 'utf8')) as LoadOrder
-  assert.equal(order.spawned.length, 2, 'both servers were spawned before the store failed')
-  // Each server leads a process group of its own: the platform ended every member before it exited.
-  for (const pgid of order.spawned) assert.deepEqual(await liveMembers(pgid), [], `process group ${pgid}`)
-})
+  return { exited, stderr }
+}
