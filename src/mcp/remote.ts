@@ -1,9 +1,10 @@
 // Remote MCP servers: the transports the SDK gives (Streamable HTTP, and the older HTTP+SSE one for
 // servers that only speak that), and how their failures are read: which ones mean "try the older
 // transport", which mean "the session is gone, start a new one".
-// The SDK's modules for them (with the OAuth client, eventsource, pkce-challenge) are loaded with
-// the first remote server, not at start: a platform of stdio servers never loads them. Until they
-// are loaded no error can come from them, so each check below is false for everything until then.
+// The SDK's modules for them (with the OAuth client, eventsource, pkce-challenge) are loaded before
+// a remote server's first connection attempt (loadRemoteTransports), not at start: a platform of
+// stdio servers never loads them. No error of theirs can exist before, so each check below is
+// false for everything until then.
 import { setMaxListeners } from 'node:events'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
@@ -13,13 +14,28 @@ import type { RemoteServerConfig } from '../config/types.js'
 type StreamableHttpModule = typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js')
 type SseModule = typeof import('@modelcontextprotocol/sdk/client/sse.js')
 
-let streamableHttp: StreamableHttpModule | undefined
-let sse: SseModule | undefined
+interface RemoteModules {
+  streamableHttp: StreamableHttpModule
+  sse: SseModule
+}
+
+let loading: Promise<RemoteModules> | undefined
+/** Set once loaded: what the checks below read. */
+let loaded: RemoteModules | undefined
+
+/** Both remote transports, loaded once (a server configured for one may fall back to the other). */
+export function loadRemoteTransports(): Promise<RemoteModules> {
+  loading ??= Promise.all([
+    import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/client/sse.js'),
+  ]).then(([streamableHttp, sse]) => (loaded = { streamableHttp, sse }))
+  return loading
+}
 
 export async function streamableHttpTransport(
   config: RemoteServerConfig,
 ): Promise<StreamableHTTPClientTransport> {
-  streamableHttp ??= await import('@modelcontextprotocol/sdk/client/streamableHttp.js')
+  const { streamableHttp } = await loadRemoteTransports()
   return new streamableHttp.StreamableHTTPClientTransport(new URL(config.url), {
     requestInit: { headers: config.headers },
     fetch: sharedSignalFetch,
@@ -27,7 +43,7 @@ export async function streamableHttpTransport(
 }
 
 export async function sseTransport(config: RemoteServerConfig): Promise<SSEClientTransport> {
-  sse ??= await import('@modelcontextprotocol/sdk/client/sse.js')
+  const { sse } = await loadRemoteTransports()
   return new sse.SSEClientTransport(new URL(config.url), {
     requestInit: { headers: config.headers },
     fetch: sharedSignalFetch,
@@ -38,7 +54,7 @@ export async function sseTransport(config: RemoteServerConfig): Promise<SSEClien
 export function isStreamableHttp(
   transport: Transport | undefined,
 ): transport is StreamableHTTPClientTransport {
-  return streamableHttp !== undefined && transport instanceof streamableHttp.StreamableHTTPClientTransport
+  return loaded !== undefined && transport instanceof loaded.streamableHttp.StreamableHTTPClientTransport
 }
 
 /**
@@ -53,7 +69,7 @@ function sharedSignalFetch(url: string | URL, init?: RequestInit): Promise<Respo
 
 /** An error of the Streamable HTTP transport, with its HTTP status as `code`. */
 function streamableHttpError(err: unknown): { code?: number } | undefined {
-  return streamableHttp !== undefined && err instanceof streamableHttp.StreamableHTTPError ? err : undefined
+  return loaded !== undefined && err instanceof loaded.streamableHttp.StreamableHTTPError ? err : undefined
 }
 
 /**
@@ -73,7 +89,7 @@ export function isSessionExpired(err: unknown): boolean {
 
 /** The legacy transport's event stream broke: its session is gone with it. */
 export function isSseStreamError(err: unknown): boolean {
-  return sse !== undefined && err instanceof sse.SseError
+  return loaded !== undefined && err instanceof loaded.sse.SseError
 }
 
 /** The HTTP status of a remote transport's failure, for the log; undefined for other failures. */

@@ -15,7 +15,13 @@ import type { Logger } from '../logging.js'
 import { PACKAGE } from '../util/package.js'
 import { bothTransportsFailed } from './failures.js'
 import type { ListKind } from './listing.js'
-import { httpStatusOf, isSessionExpired, isStreamableHttp, speaksOnlySse } from './remote.js'
+import {
+  httpStatusOf,
+  isSessionExpired,
+  isStreamableHttp,
+  loadRemoteTransports,
+  speaksOnlySse,
+} from './remote.js'
 import { StdioTransport } from './stdio-transport.js'
 import type { TransportOpener } from './transports.js'
 import type { ServerStatus } from './types.js'
@@ -98,6 +104,8 @@ export class Session {
     options: RequestOptions,
     log: Logger,
   ): Promise<Client> {
+    // Before the attempt, whatever opens the transport: its failures are read with these modules.
+    if (config.transport !== 'stdio') await loadRemoteTransports()
     if (config.transport !== 'http') return this.#attach(config, openTransport, options)
     try {
       return await this.#attach(config, openTransport, options)
