@@ -11,7 +11,6 @@ import { ChatService } from '../src/chat/service.js'
 import type { PlatformConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
 import type { McpRegistryApi } from '../src/mcp/types.js'
-import { warmUp } from '../src/tokens/counter.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,7 +54,6 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
     gate: new FairGate(options.maxLlmRequests ?? DEFAULT_MAX_LLM_REQUESTS),
   })
   const actions = new ChatActions({ store: fastify.chatStore, tools: mcp, content: mcp })
-  warmUp(fastify.llm.model)
   const auth = new Authenticator(access)
   const redact = options.redact ?? ((text: string) => text)
   const connections = new Set<ChatConnection>()

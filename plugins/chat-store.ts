@@ -6,8 +6,6 @@ import { isInstanceAlive } from '../src/chat/instance.js'
 import { assertSupported, storeProblem } from '../src/config/support.js'
 import type { StoreConfig } from '../src/config/types.js'
 import type { Logger } from '../src/logging.js'
-import { JsonlStore } from '../src/store/jsonl.js'
-import { MemoryStore } from '../src/store/memory.js'
 import type { ChatStore, StoreOptions } from '../src/store/types.js'
 
 declare module 'fastify' {
@@ -59,11 +57,16 @@ async function buildStore(
   config: StoreConfig,
   options: StoreOptions & { log: Logger; shutdown: AbortSignal },
 ): Promise<ChatStore> {
+  // Only the configured repository is loaded (jsonl brings the file lock with it).
   switch (config.type) {
-    case 'jsonl':
+    case 'jsonl': {
+      const { JsonlStore } = await import('../src/store/jsonl.js')
       return JsonlStore.open({ ...options, path: config.path, fsync: config.fsync })
-    case 'memory':
+    }
+    case 'memory': {
+      const { MemoryStore } = await import('../src/store/memory.js')
       return new MemoryStore(options)
+    }
     default:
       // Unreachable: storeProblem refuses every type this version cannot build.
       throw new Error(`store type '${config.type}' is not available`)

@@ -3,9 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { PlatformConfig, ProviderConfig } from '../src/config/types.js'
-import { AnthropicProvider } from '../src/llm/anthropic.js'
 import type { WireOptions } from '../src/llm/http.js'
-import { OpenAiProvider } from '../src/llm/openai.js'
 import type { LlmProvider } from '../src/llm/types.js'
 
 declare module 'fastify' {
@@ -27,26 +25,33 @@ async function llmProvider(fastify: FastifyInstance, options: LlmProviderOptions
     throw new TypeError('llm-provider: give options.config (the llm section) or options.provider')
   const llm =
     provider ??
-    forWire(config!.provider, config!.request, {
+    (await forWire(config!.provider, config!.request, {
       log: fastify.log.child({ component: 'llm', provider: config!.provider.name }),
-    })
+    }))
   fastify.decorate('llm', llm)
   fastify.addHook('onClose', async () => {
     await llm.close()
   })
 }
 
-/** One class per wire: a wire added to the config's types fails to compile here until it has one. */
-function forWire(
+/**
+ * One class per wire, only the configured one loaded: a wire added to the config's types fails to
+ * compile here until it has one.
+ */
+async function forWire(
   provider: ProviderConfig,
   request: PlatformConfig['llm']['request'],
   options: WireOptions,
-): LlmProvider {
+): Promise<LlmProvider> {
   switch (provider.type) {
-    case 'openai':
+    case 'openai': {
+      const { OpenAiProvider } = await import('../src/llm/openai.js')
       return new OpenAiProvider(provider, request, options)
-    case 'anthropic':
+    }
+    case 'anthropic': {
+      const { AnthropicProvider } = await import('../src/llm/anthropic.js')
       return new AnthropicProvider(provider, request, options)
+    }
   }
 }
 

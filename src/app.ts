@@ -4,22 +4,22 @@
 // store flushes last.
 // The composition root: each plugin gets its own section of the configuration, or the objects
 // built before it.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import websocket from '@fastify/websocket'
+// Start-up: the configuration files are read and the MCP servers' children spawned before Fastify
+// and what serves chats (store, provider, WebSocket route) are loaded, which happens while the
+// children start. Only what comes before the spawn is imported statically here.
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
-import configPlugin from '../plugins/config.js'
-import chatStorePlugin from '../plugins/chat-store.js'
-import llmProviderPlugin from '../plugins/llm-provider.js'
-import mcpRegistryPlugin, { type McpRegistryPluginOptions } from '../plugins/mcp-registry.js'
-import chatRoutePlugin from '../plugins/chat-route.js'
-import probesPlugin from '../plugins/probes.js'
-import { selectProtocol } from './chat/auth.js'
+import { defaultPaths, loadConfig } from './config/load.js'
+import { EnvSchema } from './config/schema.js'
 import { storeProblem } from './config/support.js'
 import type { PlatformConfig } from './config/types.js'
 import { ConfigError } from './errors.js'
 import { schemaProfile, toolSchemaAdapter } from './llm/tool-schema.js'
 import type { LlmProvider } from './llm/types.js'
 import { createLogger, describeError, Redactor } from './logging.js'
+import { McpRegistry, type McpRegistryOptions } from './mcp/registry.js'
 import type { ChatStore } from './store/types.js'
 
 export interface AppOptions {
@@ -46,18 +46,36 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     redactor,
     stream: options.logStream,
   })
-  const app = Fastify({ loggerInstance: logger, forceCloseConnections: true })
+  const redact = (text: string) => redactor.redact(text)
+  // A child takes a while to start (a runtime, its packages): when the configuration is valid,
+  // the servers start now and the rest of the platform loads meanwhile. The registry's plugin is
+  // still registered after the store and the provider, so that it closes before them.
+  const early = await readConfig(options)
+  let unregistered: McpRegistry | undefined
+  if (early) {
+    redactor.add(early.secrets)
+    logger.level = early.logging.level
+    unregistered = startRegistry(logger, mcpRegistryOptions(early, options.env, redact))
+  }
+  let app: FastifyInstance | undefined
   try {
-    await app.register(configPlugin, configOptions(options))
+    const serving = await loadServing()
+    app = serving.Fastify({ loggerInstance: logger, forceCloseConnections: true })
+    // Given the configuration read above, the plugin checks the environment and uses it as it is.
+    await app.register(serving.config, { ...configOptions(options), ...(early && { config: early }) })
     const config = app.platformConfig
     redactor.add(config.secrets)
     app.log.level = config.logging.level
     for (const w of config.warnings) app.log.warn({ config: w }, 'configuration adapted')
-    await app.register(chatStorePlugin, { config: config.store, store: options.store })
-    await app.register(llmProviderPlugin, { config: config.llm, provider: options.llm })
-    const redact = (text: string) => redactor.redact(text)
-    await app.register(mcpRegistryPlugin, mcpRegistryOptions(config, options.env, redact))
-    await app.register(websocket, {
+    const registry = (unregistered ??= startRegistry(
+      app.log,
+      mcpRegistryOptions(config, options.env, redact),
+    ))
+    await app.register(serving.chatStore, { config: config.store, store: options.store })
+    await app.register(serving.llmProvider, { config: config.llm, provider: options.llm })
+    await app.register(serving.mcpRegistry, { registry })
+    unregistered = undefined
+    await app.register(serving.websocket, {
       // Root preClose hooks run before those of encapsulated plugins, so the default one would
       // close every socket (without a code) before chat-route could end its turns and say 1001.
       // chat-route closes its own sockets; new upgrades are refused by Fastify once closing.
@@ -73,10 +91,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
       options: {
         maxPayload: config.websocket.max_message_bytes,
-        handleProtocols: (protocols) => selectProtocol(protocols),
+        handleProtocols: (protocols) => serving.selectProtocol(protocols),
       },
     })
-    await app.register(chatRoutePlugin, {
+    await app.register(serving.chatRoute, {
       settings: config.chat.service,
       access: config,
       mcp: app.mcp,
@@ -89,11 +107,74 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         textCoalesceMs: config.websocket.text_coalesce_ms,
       },
     })
-    await app.register(probesPlugin, { redact, mcp: app.mcp, access: config })
+    await app.register(serving.probes, { redact, mcp: app.mcp, access: config })
     return app
   } catch (err) {
-    await app.close().catch(() => undefined)
+    await app?.close().catch(() => undefined)
+    await unregistered?.close().catch(() => undefined)
     throw err
+  }
+}
+
+const checkEnv = TypeCompiler.Compile(EnvSchema)
+
+/**
+ * Both files read as the config plugin reads them, without Fastify; undefined when the
+ * environment, a file or the store's type has a problem: nothing is started then, and the plugins
+ * report every problem.
+ */
+async function readConfig(options: AppOptions): Promise<PlatformConfig | undefined> {
+  const { env, cwd } = options
+  const { MCP_CONFIG_PATH, MCP_SERVERS_CONFIG_PATH, LOG_LEVEL, DEBUG_TOKENS } = env
+  if (!checkEnv.Check({ MCP_CONFIG_PATH, MCP_SERVERS_CONFIG_PATH, LOG_LEVEL, DEBUG_TOKENS })) return undefined
+  const paths = defaultPaths({ MCP_CONFIG_PATH, MCP_SERVERS_CONFIG_PATH }, cwd, {
+    config: options.configPath,
+    servers: options.serversPath,
+  })
+  try {
+    const config = await loadConfig({ ...paths, env, logLevel: LOG_LEVEL })
+    return storeProblem(config.store) ? undefined : config
+  } catch (err) {
+    if (err instanceof ConfigError) return undefined
+    throw err
+  }
+}
+
+/** A registry of the configured servers, connecting them as the mcp-registry plugin would. */
+function startRegistry(log: FastifyBaseLogger, options: Omit<McpRegistryOptions, 'log'>): McpRegistry {
+  const registry = new McpRegistry({ ...options, log: log.child({ component: 'mcp' }) })
+  registry.start()
+  return registry
+}
+
+/**
+ * Fastify and the plugins, loaded once the MCP servers' children are spawned: start() opens each
+ * stdio child within the microtasks it queues, and one turn of the event loop lets them all run.
+ */
+async function loadServing() {
+  await nextTurn()
+  const [fastify, config, chatStore, llmProvider, mcpRegistry, websocket, chatRoute, probes, auth] =
+    await Promise.all([
+      import('fastify'),
+      import('../plugins/config.js'),
+      import('../plugins/chat-store.js'),
+      import('../plugins/llm-provider.js'),
+      import('../plugins/mcp-registry.js'),
+      import('@fastify/websocket'),
+      import('../plugins/chat-route.js'),
+      import('../plugins/probes.js'),
+      import('./chat/auth.js'),
+    ])
+  return {
+    Fastify: fastify.default,
+    config: config.default,
+    chatStore: chatStore.default,
+    llmProvider: llmProvider.default,
+    mcpRegistry: mcpRegistry.default,
+    websocket: websocket.default,
+    chatRoute: chatRoute.default,
+    probes: probes.default,
+    selectProtocol: auth.selectProtocol,
   }
 }
 
@@ -105,7 +186,7 @@ export function mcpRegistryOptions(
   config: PlatformConfig,
   env: Record<string, string | undefined>,
   redact: (text: string) => string,
-): McpRegistryPluginOptions {
+): Omit<McpRegistryOptions, 'log'> {
   return {
     servers: config.servers,
     connection: config.mcp.connection,
@@ -127,6 +208,7 @@ export function mcpRegistryOptions(
 export async function buildMcpApp(options: AppOptions): Promise<FastifyInstance> {
   const redactor = new Redactor()
   const logger: FastifyBaseLogger = createLogger({ level: 'silent', redactor, stream: options.logStream })
+  const { Fastify, configPlugin, mcpRegistryPlugin } = await loadConfigPlugin()
   const app = Fastify({ loggerInstance: logger })
   try {
     // The LLM is never called: its key need not be set to see what the servers offer.
@@ -165,6 +247,7 @@ function configOptions(options: AppOptions) {
 
 /** Validates everything start-up would, without starting anything; throws ConfigError. */
 export async function checkConfig(options: AppOptions): Promise<PlatformConfig> {
+  const { Fastify, configPlugin } = await loadConfigPlugin()
   const app = Fastify({ logger: false })
   try {
     await app.register(configPlugin, configOptions(options))
@@ -174,4 +257,14 @@ export async function checkConfig(options: AppOptions): Promise<PlatformConfig> 
   } finally {
     await app.close().catch(() => undefined)
   }
+}
+
+/** Fastify with the config and mcp-registry plugins: what `tools` and `check-config` need. */
+async function loadConfigPlugin() {
+  const [fastify, config, mcpRegistry] = await Promise.all([
+    import('fastify'),
+    import('../plugins/config.js'),
+    import('../plugins/mcp-registry.js'),
+  ])
+  return { Fastify: fastify.default, configPlugin: config.default, mcpRegistryPlugin: mcpRegistry.default }
 }

@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import fastifyEnv from '@fastify/env'
+import { pino } from 'pino'
 import chatStorePlugin from '../plugins/chat-store.js'
 import configPlugin from '../plugins/config.js'
 import mcpRegistryPlugin from '../plugins/mcp-registry.js'
 import { ConfigError } from '../src/errors.js'
+import { McpRegistry } from '../src/mcp/registry.js'
 import { DEMO_SERVER_PATH, baseConfig, mcpSettled, writeConfigFiles } from './helpers/platform.js'
 
 /** An app of someone else's, with @fastify/env under its default key. */
@@ -96,6 +98,50 @@ test('mcp-registry alone, next to @fastify/env: a real stdio server from its own
   )
   const outcome = await app.mcp.call('demo__add', '{"a":2,"b":40}', { signal: new AbortController().signal })
   assert.deepEqual(outcome, { content: '42', is_error: false })
+  await app.close()
+})
+
+test('mcp-registry with a registry the host app built and started: used as it is, closed with the app', async () => {
+  const registry = new McpRegistry({
+    servers: {
+      demo: {
+        name: 'demo',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [DEMO_SERVER_PATH],
+        env: {},
+      },
+    },
+    connection: { max_reconnect_attempts: 1, connection_timeout: 5, initial_reconnect_delay: 0.1 },
+    toolTimeout: 5,
+    env: process.env,
+    secrets: [],
+    log: pino({ level: 'silent' }),
+  })
+  registry.start()
+  const app = await hostApp()
+  await app.register(mcpRegistryPlugin, { registry })
+  await app.ready()
+  assert.equal(app.mcp, registry)
+  await mcpSettled(app)
+  const [status] = app.mcp.status()
+  assert.equal(status?.state, 'ready')
+  const pid = status?.pid
+  assert.ok(pid, 'the child runs')
+  await app.close()
+  assert.deepEqual(
+    registry.status().map((s) => s.state),
+    ['closed'],
+  )
+  assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the child ended with the app')
+})
+
+test('mcp-registry refuses a registry option that is not one, at boot', async () => {
+  const app = await hostApp()
+  await assert.rejects(async () => {
+    await app.register(mcpRegistryPlugin, { registry: {} as never })
+    await app.ready()
+  }, /options.registry/)
   await app.close()
 })
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { openAiStream, startLlmServer } from './helpers/llm-server.js'
 import { baseConfig, Client, DEMO_SERVER_PATH, textOf, writeConfigFiles } from './helpers/platform.js'
-import { SERVER, startPlatformProcess } from './helpers/process.js'
+import { liveMembers, SERVER, startPlatformProcess } from './helpers/process.js'
 
 function alive(pid: number): boolean {
   try {
@@ -20,19 +20,6 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-/** Processes of a process group that still run (a zombie has ended; only its parent's reaping is due). */
-async function liveMembers(pgid: number): Promise<string[]> {
-  const live: string[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
-    // pid (comm) state ppid pgrp …; comm may hold spaces, so split after its closing parenthesis.
-    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (Number(group) === pgid && state !== 'Z') live.push(stat.slice(0, stat.lastIndexOf(')') + 1))
-  }
-  return live
 }
 
 async function untilReady(url: string): Promise<any> {

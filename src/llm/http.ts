@@ -3,7 +3,7 @@
 // reads the answer; it never retries, since an answer it has started to read may already carry
 // tool calls.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher, Pool } from 'undici'
 import { errors, isPlatformError, withData } from '../errors.js'
 import { stripCredentials } from './credentials.js'
 import type { Logger } from '../logging.js'
@@ -74,7 +74,9 @@ const RETRYABLE_CODES = new Set([
  * A pool for one provider's origin. `timeoutSeconds` is the longest wait for the next byte: for
  * the connection, for the status line and between pieces of the body.
  */
-export function createLlmPool(origin: string, timeoutSeconds: number): Pool {
+export async function createLlmPool(origin: string, timeoutSeconds: number): Promise<Pool> {
+  // undici is loaded with the first request, not at start: the MCP servers start sooner.
+  const { Pool } = await import('undici')
   const ms = timeoutSeconds * 1000
   return new Pool(origin, { headersTimeout: ms, bodyTimeout: ms, connect: { timeout: ms } })
 }
@@ -277,7 +279,10 @@ export interface WireOptions {
 export class LlmEndpoint {
   /** `llm.request.timeout` and `llm.request.max_response_bytes`, for reading an answer's body. */
   readonly limits: BodyLimits
-  readonly #pool: Pool
+  readonly #origin: string
+  /** Made by the first request. */
+  #pool: Promise<Pool> | undefined
+  #closed = false
   readonly #path: string
   readonly #maxRetries: number
   readonly #apiKey: string | undefined
@@ -293,7 +298,7 @@ export class LlmEndpoint {
     const url = new URL(baseUrl)
     // The base URL's path (`/v1`, `/openai/v1`, a proxy's prefix) is part of the endpoint.
     this.#path = `${url.pathname.replace(/\/+$/, '')}/${endpoint}`
-    this.#pool = createLlmPool(url.origin, request.timeout)
+    this.#origin = url.origin
     this.limits = {
       timeoutSeconds: request.timeout,
       maxBytes: request.max_response_bytes,
@@ -312,8 +317,11 @@ export class LlmEndpoint {
     body: unknown,
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
+    // As a closed pool would refuse it.
+    if (this.#closed) throw connectionError('UND_ERR_CLOSED', 1, this.limits.timeoutSeconds)
+    this.#pool ??= createLlmPool(this.#origin, this.limits.timeoutSeconds)
     const res = await postWithRetries(
-      this.#pool,
+      await this.#pool,
       { path: this.#path, headers, body: JSON.stringify(body) },
       {
         maxRetries: this.#maxRetries,
@@ -337,6 +345,8 @@ export class LlmEndpoint {
   }
 
   async close(): Promise<void> {
-    if (!this.#pool.closed) await this.#pool.close()
+    this.#closed = true
+    const pool = await this.#pool
+    if (pool && !pool.closed) await pool.close()
   }
 }

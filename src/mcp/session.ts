@@ -3,7 +3,6 @@
 // Its events (the transport closed or failed, a list changed) reach the server's connection only
 // while it is the current session: a replaced or closed session cannot act on its server's state.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import {
@@ -16,7 +15,13 @@ import type { Logger } from '../logging.js'
 import { PACKAGE } from '../util/package.js'
 import { bothTransportsFailed } from './failures.js'
 import type { ListKind } from './listing.js'
-import { httpStatusOf, isSessionExpired, speaksOnlySse } from './remote.js'
+import {
+  httpStatusOf,
+  isSessionExpired,
+  isStreamableHttp,
+  loadRemoteTransports,
+  speaksOnlySse,
+} from './remote.js'
 import { StdioTransport } from './stdio-transport.js'
 import type { TransportOpener } from './transports.js'
 import type { ServerStatus } from './types.js'
@@ -99,6 +104,8 @@ export class Session {
     options: RequestOptions,
     log: Logger,
   ): Promise<Client> {
+    // Before the attempt, whatever opens the transport: its failures are read with these modules.
+    if (config.transport !== 'stdio') await loadRemoteTransports()
     if (config.transport !== 'http') return this.#attach(config, openTransport, options)
     try {
       return await this.#attach(config, openTransport, options)
@@ -158,7 +165,7 @@ export class Session {
   async end(): Promise<void> {
     this.#current = false
     const transport = this.#transport
-    if (!this.#closed && transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
+    if (!this.#closed && isStreamableHttp(transport) && transport.sessionId) {
       let timer: NodeJS.Timeout | undefined
       const bound = new Promise((resolve) => (timer = setTimeout(resolve, END_SESSION_MS)))
       await Promise.race([transport.terminateSession().catch(() => undefined), bound])

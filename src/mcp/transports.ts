@@ -1,6 +1,6 @@
 // The transports the registry opens by default: a child process over stdio, or a remote server
-// over Streamable HTTP or the legacy HTTP+SSE transport. A registry may be given its own opener
-// (tests link it to an in-memory server).
+// over Streamable HTTP or the legacy HTTP+SSE transport (their modules loaded with the first remote
+// server: remote.ts). A registry may be given its own opener (tests link it to an in-memory server).
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { ServerConfig } from '../config/types.js'
 import type { Logger } from '../logging.js'

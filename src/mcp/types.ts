@@ -166,7 +166,7 @@ export interface McpContent {
 
 /** The registry as the platform uses it (the `mcp` decorator): tools, prompts and resources, states. */
 export interface McpRegistryApi extends ToolRunner, McpContent {
-  /** Connects every server in the background: returns at once. */
+  /** Connects every server in the background: returns at once. Called again, does nothing. */
   start(): void
   /** Each server's state, in the configuration's order. */
   status(): ServerStatus[]

@@ -1,7 +1,7 @@
 // The platform as a real separate process (`node dist/src/server.js start`), for what only a
 // process shows: signals, exit codes, several processes sharing one store, memory of its own.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { writeConfigFiles, type ConfigObject } from './platform.js'
 
@@ -19,17 +19,26 @@ export interface PlatformProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** Writes the configuration into `dir`, starts the process, resolves once it listens. */
+/**
+ * Writes the configuration into `dir`, starts the process, resolves once it listens. `node` adds
+ * options of Node's before the script (`--import` a preload), `env` variables to its environment.
+ */
 export async function startPlatformProcess(
   dir: string,
   config: ConfigObject,
   servers: ConfigObject = {},
+  extra: { node?: string[]; env?: Record<string, string> } = {},
 ): Promise<PlatformProcess> {
   config.websocket.port = 0
   const { configPath, serversPath } = await writeConfigFiles(dir, config, { mcpServers: servers })
   // MCP_*_PATH rather than flags: the environment route is exercised too.
-  const child = spawn(process.execPath, [SERVER, 'start'], {
-    env: { PATH: process.env.PATH ?? '', MCP_CONFIG_PATH: configPath, MCP_SERVERS_CONFIG_PATH: serversPath },
+  const child = spawn(process.execPath, [...(extra.node ?? []), SERVER, 'start'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      MCP_CONFIG_PATH: configPath,
+      MCP_SERVERS_CONFIG_PATH: serversPath,
+      ...extra.env,
+    },
   })
   let out = ''
   let err = ''
@@ -69,4 +78,17 @@ export async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
   return Number(kib) * 1024
+}
+
+/** Processes of a process group that still run (a zombie has ended; only its parent's reaping is due). */
+export async function liveMembers(pgid: number): Promise<string[]> {
+  const live: string[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // pid (comm) state ppid pgrp …; comm may hold spaces, so split after its closing parenthesis.
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(group) === pgid && state !== 'Z') live.push(stat.slice(0, stat.lastIndexOf(')') + 1))
+  }
+  return live
 }
