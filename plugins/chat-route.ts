@@ -11,7 +11,6 @@ import { ChatService } from '../src/chat/service.js'
 import type { PlatformConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
 import type { McpRegistryApi } from '../src/mcp/types.js'
-import { tokenizerLoaded, warmUp } from '../src/tokens/counter.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -81,17 +80,7 @@ async function chatRoute(fastify: FastifyInstance, options: ChatRouteOptions): P
     request.principal = result.principal
   }
 
-  // The tokenizer is built at its first count, a few hundred milliseconds of CPU that start-up does
-  // not wait for: built when the first client connects, in the moment before its first request.
-  let warming = false
-  const warmTokenizer = (): void => {
-    if (warming || tokenizerLoaded()) return
-    warming = true
-    setImmediate(() => warmUp(fastify.llm.model))
-  }
-
   fastify.get('/ws/chat', { websocket: true, onRequest: authenticate }, (socket, request) => {
-    warmTokenizer()
     const connection = new ChatConnection(socket, {
       service,
       actions,
