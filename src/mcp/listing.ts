@@ -125,13 +125,18 @@ export async function listTools(
   return checked
 }
 
+// The SDK's own validator, as callTool will use it: an output schema it cannot compile would make
+// it throw for every tool of the list. One for the process, made when a first tool has an output
+// schema (building one compiles the meta-schemas), reused by every listing after.
+let outputValidator: AjvJsonSchemaValidator | undefined
+function outputSchemas(): AjvJsonSchemaValidator {
+  return (outputValidator ??= new AjvJsonSchemaValidator())
+}
+
 /** Each tool checked as the SDK would check the list, and more: one invalid tool is left out alone. */
 export function checkTools(listed: unknown[]): Pick<Lists, 'tools' | 'invalidTools'> {
   const tools: Tool[] = []
   const invalidTools: ToolNote[] = []
-  // The SDK's own validator, as callTool will use it: an output schema it cannot compile would
-  // make it throw for every tool of the list.
-  const outputs = new AjvJsonSchemaValidator()
   const names = new Set<string>()
   listed.forEach((entry, i) => {
     const parsed = ToolDefinition.safeParse(entry)
@@ -144,7 +149,7 @@ export function checkTools(listed: unknown[]): Pick<Lists, 'tools' | 'invalidToo
     if (notObject) return leftOut(notObject)
     if (tool.outputSchema) {
       try {
-        outputs.getValidator(tool.outputSchema)
+        outputSchemas().getValidator(tool.outputSchema)
       } catch (err) {
         return leftOut(`its output schema is not valid JSON Schema: ${(err as Error).message}`)
       }
